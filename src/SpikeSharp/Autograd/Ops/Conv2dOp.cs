@@ -1,0 +1,49 @@
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Autograd.Ops;
+
+/// <summary>2-D convolution y = conv(x, w) + b with its backward rule (∂x through the transposed convolution or
+/// col2im, ∂w and ∂b through im2col GEMMs). Shapes: x [N,Cin,H,W], w [Cout,Cin,KH,KW], b [Cout].</summary>
+public static class Conv2dOp
+{
+    public static Variable Forward(Variable x, Variable w, Variable? b, int stride = 1, int padding = 0) =>
+        Forward(x, w, b, stride, stride, padding, padding);
+
+    public static Variable Forward(Variable x, Variable w, Variable? b, int strideH, int strideW, int padH, int padW)
+    {
+        var xs = x.Shape;
+        var ws = w.Shape;
+        if (xs.Length != 4 || ws.Length != 4 || xs[1] != ws[1])
+            throw new ArgumentException($"conv2d: input {x.Value.ShapeString} does not fit weight {w.Value.ShapeString} (expected [N,{(ws.Length > 1 ? ws[1] : 0)},H,W])");
+        if (b != null && b.Value.Length != ws[0])
+            throw new ArgumentException($"conv2d: bias has {b.Value.Length} elements, expected {ws[0]}");
+        var g = new Conv2dGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], strideH, strideW, padH, padW);
+        var y = new Tensor(g.N, g.OutChannels, g.OutH, g.OutW);
+        Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data);
+        bool record = Tape.IsRecording(x, w, b);
+        var result = new Variable(y, record);
+        if (record)
+            Tape.Record(() =>
+            {
+                var gy = result.Grad;
+                if (gy == null) return;
+                if (w.RequiresGrad || (b?.RequiresGrad ?? false))
+                {
+                    // BackwardWeight accumulates into both; a frozen weight gets a throwaway buffer.
+                    float[] gw = w.RequiresGrad ? w.GradBuffer().Data : new float[w.Value.Length];
+                    Conv2dKernels.BackwardWeight(g, gy.Data, x.Value.Data, gw, b is { RequiresGrad: true } ? b.GradBuffer().Data : null);
+                }
+                if (x.RequiresGrad)
+                {
+                    if (x.Grad == null) Conv2dKernels.BackwardData(g, gy.Data, w.Value.Data, x.GradBuffer().Data);
+                    else
+                    {
+                        var gx = new float[x.Value.Length];
+                        Conv2dKernels.BackwardData(g, gy.Data, w.Value.Data, gx);
+                        x.AccumulateGrad(gx);
+                    }
+                }
+            });
+        return result;
+    }
+}

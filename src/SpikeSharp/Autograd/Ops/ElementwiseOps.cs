@@ -1,0 +1,63 @@
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Autograd.Ops;
+
+/// <summary>Shape-preserving primitives without parameters: residual add, reshape (flatten) and dropout.</summary>
+public static class ElementwiseOps
+{
+    /// <summary>y = a + b (same shape).</summary>
+    public static Variable Add(Variable a, Variable b)
+    {
+        if (!a.Value.SameShape(b.Value)) throw new ArgumentException($"add: shapes {a.Value.ShapeString} and {b.Value.ShapeString} differ");
+        var y = new Tensor(a.Shape);
+        TensorPrimitives.Add(a.Value.Data, b.Value.Data, y.Data);
+        bool record = Tape.IsRecording(a, b);
+        var result = new Variable(y, record);
+        if (record)
+            Tape.Record(() =>
+            {
+                if (result.Grad == null) return;
+                if (a.RequiresGrad) a.AccumulateGrad(result.Grad.Data);
+                if (b.RequiresGrad) b.AccumulateGrad(result.Grad.Data);
+            });
+        return result;
+    }
+
+    /// <summary>The same data viewed with a new shape (-1 infers one dimension).</summary>
+    public static Variable Reshape(Variable x, params int[] shape)
+    {
+        var y = x.Value.Reshape(shape);
+        bool record = Tape.IsRecording(x);
+        var result = new Variable(y, record);
+        if (record)
+            Tape.Record(() => { if (result.Grad != null) x.AccumulateGrad(result.Grad.Data); });
+        return result;
+    }
+
+    /// <summary>[N, ...] → [N, rest].</summary>
+    public static Variable Flatten(Variable x) => Reshape(x, x.Shape[0], -1);
+
+    /// <summary>Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p).
+    /// The mask comes from <paramref name="rng"/>, so a seeded run is reproducible.</summary>
+    public static Variable Dropout(Variable x, float p, Random rng)
+    {
+        if (p <= 0f) return x;
+        if (p >= 1f) throw new ArgumentException($"dropout probability {p} must be < 1");
+        var mask = new float[x.Value.Length];
+        float scale = 1f / (1f - p);
+        for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < p ? 0f : scale;
+        var y = new Tensor(x.Shape);
+        TensorPrimitives.Multiply(x.Value.Data, mask, y.Data);
+        bool record = Tape.IsRecording(x);
+        var result = new Variable(y, record);
+        if (record)
+            Tape.Record(() =>
+            {
+                if (result.Grad == null) return;
+                var g = new float[mask.Length];
+                TensorPrimitives.Multiply(result.Grad.Data, mask, g);
+                x.AccumulateGrad(g);
+            });
+        return result;
+    }
+}

@@ -1,0 +1,58 @@
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Autograd;
+
+/// <summary>
+/// A tensor in the computation graph: its value, and (after <see cref="Tape.Backward"/>) the gradient of the
+/// loss with respect to it. Variables created by ops while a <see cref="Tape"/> records and any input requires
+/// a gradient require one too.
+/// </summary>
+public class Variable
+{
+    public Tensor Value { get; }
+    public bool RequiresGrad { get; }
+
+    /// <summary>∂loss/∂value, allocated on first accumulation; null if no gradient reached this variable.</summary>
+    public Tensor? Grad { get; private set; }
+
+    public Variable(Tensor value, bool requiresGrad = false)
+    {
+        Value = value;
+        RequiresGrad = requiresGrad;
+    }
+
+    public int[] Shape => Value.Shape;
+
+    /// <summary>The gradient buffer, zero-initialized on first use; ops add into it.</summary>
+    public Tensor GradBuffer() => Grad ??= new Tensor(Value.Shape);
+
+    /// <summary>Adds g into the gradient (shapes must match in element count).</summary>
+    public void AccumulateGrad(ReadOnlySpan<float> g)
+    {
+        var dst = GradBuffer().Data;
+        if (g.Length != dst.Length) throw new ArgumentException($"gradient of length {g.Length} for a value of shape {Value.ShapeString}");
+        System.Numerics.Tensors.TensorPrimitives.Add(dst, g, dst);
+    }
+
+    public void ZeroGrad() => Grad = null;
+
+    public static implicit operator Variable(Tensor t) => new(t);
+
+    public override string ToString() => $"Variable{Value.ShapeString}{(RequiresGrad ? " (grad)" : "")}";
+}
+
+/// <summary>A trainable tensor owned by a module. <see cref="WeightDecay"/> says whether optimizers apply weight
+/// decay to it (BN and threshold parameters can be exempted).</summary>
+public sealed class Parameter : Variable
+{
+    public bool WeightDecay { get; set; }
+
+    public Parameter(Tensor value, bool weightDecay = true) : base(value, requiresGrad: true) => WeightDecay = weightDecay;
+
+    /// <summary>Replaces the values in place (shapes must match), keeping references held by optimizers valid.</summary>
+    public void Assign(ReadOnlySpan<float> values)
+    {
+        if (values.Length != Value.Length) throw new ArgumentException($"cannot assign {values.Length} values to a parameter of shape {Value.ShapeString}");
+        values.CopyTo(Value.Data);
+    }
+}

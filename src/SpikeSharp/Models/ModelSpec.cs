@@ -1,0 +1,47 @@
+using SpikeSharp.Nn;
+
+namespace SpikeSharp.Models;
+
+/// <summary>Everything needed to rebuild a model's graph: architecture, input geometry, classes, width
+/// multiplier and activation. Stored in a checkpoint's model.json.</summary>
+public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32, int Width = 32, int Classes = 10,
+    float WidthMultiplier = 1f, ActivationSpec? Activation = null)
+{
+    public static readonly string[] Names = ["vgg16", "resnet18", "resnet20", "resnet34", "cnn-small"];
+
+    public ActivationSpec ActivationOrDefault => Activation ?? ActivationSpec.Relu;
+
+    public int Scaled(int channels) => Math.Max(1, (int)MathF.Round(channels * WidthMultiplier));
+
+    public void Validate()
+    {
+        if (!Names.Contains(Name)) throw new SpikeSharpException($"unknown model '{Name}'; expected one of {string.Join(", ", Names)}");
+        if (InChannels <= 0 || Height <= 0 || Width <= 0) throw new SpikeSharpException($"invalid input shape {InChannels}x{Height}x{Width}");
+        if (Classes < 2) throw new SpikeSharpException($"a classifier needs at least 2 classes, got {Classes}");
+        if (!(WidthMultiplier > 0 && WidthMultiplier <= 16)) throw new SpikeSharpException($"--width must be in (0, 16], got {WidthMultiplier}");
+        ActivationOrDefault.Validate();
+        if (Name == "vgg16" && (Height < 32 || Width < 32))
+            throw new SpikeSharpException($"vgg16 halves the image five times and needs inputs of at least 32x32, got {Height}x{Width}; pad the data (CIFAR layout)");
+        if (Name == "cnn-small" && (Height < 4 || Width < 4))
+            throw new SpikeSharpException($"cnn-small needs inputs of at least 4x4, got {Height}x{Width}");
+    }
+}
+
+/// <summary>Builds the architectures of spec §0 from a <see cref="ModelSpec"/>.</summary>
+public static class ModelFactory
+{
+    public static Module Create(ModelSpec spec, int seed = 0)
+    {
+        spec.Validate();
+        var rng = new Random(seed);
+        return spec.Name switch
+        {
+            "vgg16" => Vgg.Create(spec, rng),
+            "resnet18" => ResNet.Create(spec, [2, 2, 2, 2], [64, 128, 256, 512], rng),
+            "resnet34" => ResNet.Create(spec, [3, 4, 6, 3], [64, 128, 256, 512], rng),
+            "resnet20" => ResNet.Create(spec, [3, 3, 3], [16, 32, 64], rng),
+            "cnn-small" => CnnSmall.Create(spec, rng),
+            _ => throw new SpikeSharpException($"unknown model '{spec.Name}'"),
+        };
+    }
+}

@@ -1,0 +1,151 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Autograd.Ops;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Nn;
+
+/// <summary>Which activation a model uses where a ReLU would stand (spec §8a), and its settings.</summary>
+public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float LambdaInit = 8f, bool LambdaWeightDecay = true)
+{
+    public static readonly string[] Kinds = ["relu", "clip", "qcfs"];
+
+    public static ActivationSpec Relu => new("relu");
+    public static ActivationSpec Qcfs(int levels = 4, float lambdaInit = 8f) => new("qcfs", levels, lambdaInit);
+
+    /// <summary>Checks the settings and builds one activation module.</summary>
+    public Activation Create()
+    {
+        return Kind switch
+        {
+            "relu" => new ReLU(),
+            "clip" => new ClipActivation(LambdaInit, LambdaWeightDecay),
+            "qcfs" => new QcfsActivation(Levels, LambdaInit, LambdaWeightDecay),
+            _ => throw new SpikeSharpException($"unknown activation '{Kind}'; expected one of {string.Join(", ", Kinds)}"),
+        };
+    }
+
+    public void Validate()
+    {
+        if (!Kinds.Contains(Kind)) throw new SpikeSharpException($"unknown activation '{Kind}'; expected one of {string.Join(", ", Kinds)}");
+        if (Kind == "qcfs" && Levels < 1) throw new SpikeSharpException($"--levels must be ≥ 1 for qcfs, got {Levels}");
+        if (Kind != "relu" && !(LambdaInit > 0)) throw new SpikeSharpException($"λ init must be > 0, got {LambdaInit}");
+    }
+}
+
+/// <summary>An elementwise activation module; the converter replaces these by spiking neurons.</summary>
+public abstract class Activation : Module, IActivationFunction
+{
+    private static readonly IReadOnlyList<Parameter> NoParameters = [];
+
+    /// <summary>The clip threshold λ (the SNN threshold θ after conversion), or null where the activation has none.</summary>
+    public virtual Parameter? Lambda => null;
+
+    /// <summary>Quantization levels L, or null for an unquantized activation.</summary>
+    public virtual int? Levels => null;
+
+    public virtual IReadOnlyList<Parameter> ActivationParameters => Lambda is { } l ? [l] : NoParameters;
+
+    public abstract void Forward(ReadOnlySpan<float> x, Span<float> y);
+
+    public abstract void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams);
+
+    public override Variable Forward(Variable x) => ActivationOp.Forward(x, this);
+
+    /// <summary>λ as a positive float, with a clear error if training drove it to zero or below (spec §7.6).</summary>
+    protected float PositiveLambda()
+    {
+        float l = Lambda!.Value.Data[0];
+        if (!(l > 0)) throw new SpikeSharpException($"{GetType().Name}: threshold λ = {l} is not positive; lower the learning rate or the weight decay on λ, or use a larger λ init (spec §7.6)");
+        return l;
+    }
+}
+
+/// <summary>max(x, 0). NOTE: the gradient at exactly 0 is 0, as in PyTorch.</summary>
+public sealed class ReLU : Activation
+{
+    public override void Forward(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Max(x, 0f, y);
+
+    public override void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams)
+    {
+        for (int i = 0; i < x.Length; i++) if (x[i] > 0) gx[i] += gy[i];
+    }
+}
+
+/// <summary>Trainable clip h = λ·clip(z/λ, 0, 1) (dual-phase pre-training, spec §4). ∂h/∂z = 1 on [0, λ];
+/// ∂h/∂λ = 1 above λ.</summary>
+public sealed class ClipActivation : Activation
+{
+    private readonly Parameter _lambda;
+    public override Parameter Lambda => _lambda;
+
+    public ClipActivation(float lambdaInit = 8f, bool lambdaWeightDecay = true) =>
+        _lambda = AddParameter("lambda", Tensor.Full(lambdaInit, 1), lambdaWeightDecay);
+
+    public override void Forward(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Clamp(x, 0f, PositiveLambda(), y);
+
+    public override void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams)
+    {
+        float lam = PositiveLambda();
+        double gl = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (x[i] > lam) gl += gy[i];
+            else if (x[i] >= 0) gx[i] += gy[i];
+        }
+        gParams[0] += (float)gl;
+    }
+}
+
+/// <summary>
+/// QCFS, spec §1 (clip-then-floor order): h = λ·floor(clip(z/λ, 0, 1)·L + ½)/L, L+1 levels {0, λ/L, …, λ}.
+/// Straight-through floor; the clamp passes the gradient on [0, λ] inclusive. So for 0 ≤ z ≤ λ:
+/// ∂h/∂z = 1, ∂h/∂λ = (h − z)/λ; for z &gt; λ: ∂h/∂z = 0, ∂h/∂λ = 1; for z &lt; 0 both are 0.
+/// </summary>
+public sealed class QcfsActivation : Activation
+{
+    private readonly Parameter _lambda;
+    private readonly int _levels;
+
+    public override Parameter Lambda => _lambda;
+    public override int? Levels => _levels;
+
+    /// <summary>The shift φ added before the floor (½ in QCFS; 0 gives the biased plain floor of spec §1).</summary>
+    public float Shift { get; init; } = 0.5f;
+
+    public QcfsActivation(int levels = 4, float lambdaInit = 8f, bool lambdaWeightDecay = true)
+    {
+        if (levels < 1) throw new ArgumentOutOfRangeException(nameof(levels), $"QCFS levels must be ≥ 1, got {levels}");
+        _levels = levels;
+        _lambda = AddParameter("lambda", Tensor.Full(lambdaInit, 1), lambdaWeightDecay);
+    }
+
+    /// <summary>The quantized value for one input; the reference for kernels and tests.</summary>
+    public static float Quantize(float z, float lambda, int levels, float shift = 0.5f)
+    {
+        float u = Math.Clamp(z / lambda, 0f, 1f);
+        return lambda * MathF.Floor(u * levels + shift) / levels;
+    }
+
+    public override void Forward(ReadOnlySpan<float> x, Span<float> y)
+    {
+        float lam = PositiveLambda(), shift = Shift;
+        for (int i = 0; i < x.Length; i++) y[i] = Quantize(x[i], lam, _levels, shift);
+    }
+
+    public override void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams)
+    {
+        float lam = PositiveLambda();
+        double gl = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            float z = x[i];
+            if (z > lam) gl += gy[i];
+            else if (z >= 0)
+            {
+                gx[i] += gy[i];
+                gl += gy[i] * (y[i] - z) / lam;
+            }
+        }
+        gParams[0] += (float)gl;
+    }
+}

@@ -1,0 +1,107 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Autograd.Ops;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Nn;
+
+/// <summary>2-D convolution; weight [Out,In,K,K] Kaiming-normal (fan_out), optional bias initialized to 0.</summary>
+public sealed class Conv2d : Module
+{
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public int KernelSize { get; }
+    public int Stride { get; }
+    public int Padding { get; }
+    public Parameter Weight { get; }
+    public Parameter? Bias { get; }
+
+    public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, bool bias = true, Random? rng = null)
+    {
+        (InChannels, OutChannels, KernelSize, Stride, Padding) = (inChannels, outChannels, kernelSize, stride, padding);
+        Weight = AddParameter("weight", new Tensor(outChannels, inChannels, kernelSize, kernelSize));
+        Init.KaimingNormalFanOut(Weight.Value, rng ?? new Random(0));
+        if (bias) Bias = AddParameter("bias", new Tensor(outChannels));
+    }
+
+    public override Variable Forward(Variable x) => Conv2dOp.Forward(x, Weight, Bias, Stride, Padding);
+}
+
+/// <summary>Fully connected layer; weight [Out,In] with PyTorch's default uniform init, bias 0.</summary>
+public sealed class Linear : Module
+{
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+    public Parameter Weight { get; }
+    public Parameter? Bias { get; }
+
+    public Linear(int inFeatures, int outFeatures, bool bias = true, Random? rng = null)
+    {
+        (InFeatures, OutFeatures) = (inFeatures, outFeatures);
+        Weight = AddParameter("weight", new Tensor(outFeatures, inFeatures));
+        Init.DefaultUniform(Weight.Value, rng ?? new Random(0));
+        if (bias) Bias = AddParameter("bias", new Tensor(outFeatures));
+    }
+
+    public override Variable Forward(Variable x) => LinearOp.Forward(x.Shape.Length == 2 ? x : ElementwiseOps.Flatten(x), Weight, Bias);
+}
+
+/// <summary>Batch normalization over dim 1 of [N,C] (BatchNorm1d) or [N,C,H,W] (BatchNorm2d); γ=1, β=0,
+/// running mean 0, running var 1. BN parameters are exempt from weight decay only if the recipe says so.</summary>
+public sealed class BatchNorm : Module
+{
+    public int Channels { get; }
+    public float Momentum { get; }
+    public float Eps { get; }
+    public Parameter Weight { get; }
+    public Parameter Bias { get; }
+    public Tensor RunningMean { get; }
+    public Tensor RunningVar { get; }
+
+    public BatchNorm(int channels, float momentum = 0.1f, float eps = 1e-5f)
+    {
+        (Channels, Momentum, Eps) = (channels, momentum, eps);
+        Weight = AddParameter("weight", Tensor.Full(1f, channels));
+        Bias = AddParameter("bias", new Tensor(channels));
+        RunningMean = AddBuffer("running_mean", new Tensor(channels));
+        RunningVar = AddBuffer("running_var", Tensor.Full(1f, channels));
+    }
+
+    public override Variable Forward(Variable x) =>
+        BatchNormOp.Forward(x, Weight, Bias, RunningMean.Data, RunningVar.Data, IsTraining, Momentum, Eps);
+}
+
+/// <summary>Average pooling with a square window (stride defaults to the window).</summary>
+public sealed class AvgPool2d(int kernelSize, int? stride = null) : Module
+{
+    public int KernelSize { get; } = kernelSize;
+    public int Stride { get; } = stride ?? kernelSize;
+    public override Variable Forward(Variable x) => PoolOps.AvgPool2d(x, KernelSize, Stride);
+}
+
+/// <summary>Max pooling with a square window. Not convertible to spikes: train with <see cref="AvgPool2d"/>.</summary>
+public sealed class MaxPool2d(int kernelSize, int? stride = null) : Module
+{
+    public int KernelSize { get; } = kernelSize;
+    public int Stride { get; } = stride ?? kernelSize;
+    public override Variable Forward(Variable x) => PoolOps.MaxPool2d(x, KernelSize, Stride);
+}
+
+/// <summary>Adaptive average pooling to 1×1 (global average pooling).</summary>
+public sealed class GlobalAvgPool2d : Module
+{
+    public override Variable Forward(Variable x) => PoolOps.GlobalAvgPool(x);
+}
+
+/// <summary>[N, ...] → [N, rest].</summary>
+public sealed class Flatten : Module
+{
+    public override Variable Forward(Variable x) => ElementwiseOps.Flatten(x);
+}
+
+/// <summary>Inverted dropout, active only in training mode.</summary>
+public sealed class Dropout(float p, int seed = 0) : Module
+{
+    private readonly Random _rng = new(seed);
+    public float P { get; } = p;
+    public override Variable Forward(Variable x) => IsTraining ? ElementwiseOps.Dropout(x, P, _rng) : x;
+}
