@@ -4,6 +4,8 @@ namespace SpikeSharp.Tensors;
 /// <summary>
 /// Batch normalization over x [N, C, S] (S = H·W, or 1 for BatchNorm1d), per channel c:
 /// y = γ·(x − μ)/σ + β with σ = sqrt(var + eps). Channels run in parallel; sums are accumulated in double.
+/// NOTE: variance and Σgy·(x − μ) are computed on centred values (two passes), not as E[x²] − μ², which loses
+/// all precision when a channel's mean is large compared with its spread.
 /// </summary>
 public static class BatchNormKernels
 {
@@ -12,17 +14,21 @@ public static class BatchNormKernels
     {
         WorkerPool.Shared.For(c, (ch, _) =>
         {
-            double sum = 0, sq = 0;
-            for (int i = 0; i < n; i++)
-            {
-                var plane = x.AsSpan((i * c + ch) * s, s);
-                sum += TensorPrimitives.Sum(plane);
-                sq += TensorPrimitives.SumOfSquares(plane);
-            }
+            double sum = 0;
+            for (int i = 0; i < n; i++) sum += TensorPrimitives.Sum(x.AsSpan((i * c + ch) * s, s));
             double count = (double)n * s;
-            double m = sum / count;
-            mean[ch] = (float)m;
-            variance[ch] = (float)Math.Max(0, sq / count - m * m);
+            float m = (float)(sum / count);
+            double sq = 0;
+            Span<float> tmp = stackalloc float[Math.Min(s, 1024)];
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < s; k += tmp.Length)
+                {
+                    int len = Math.Min(tmp.Length, s - k);
+                    TensorPrimitives.Subtract(x.AsSpan((i * c + ch) * s + k, len), m, tmp[..len]);
+                    sq += TensorPrimitives.SumOfSquares(tmp[..len]);
+                }
+            mean[ch] = m;
+            variance[ch] = (float)(sq / count);
         });
     }
 
@@ -70,14 +76,16 @@ public static class BatchNormKernels
         WorkerPool.Shared.For(c, (ch, _) =>
         {
             double a = 0, b = 0;
+            Span<float> tmp = stackalloc float[Math.Min(s, 1024)];
             for (int i = 0; i < n; i++)
-            {
-                int o = (i * c + ch) * s;
-                var gp = gy.AsSpan(o, s);
-                float sg = TensorPrimitives.Sum(gp);
-                a += sg;
-                b += TensorPrimitives.Dot(gp, x.AsSpan(o, s)) - (double)mean[ch] * sg;
-            }
+                for (int k = 0; k < s; k += tmp.Length)
+                {
+                    int o = (i * c + ch) * s + k, len = Math.Min(tmp.Length, s - k);
+                    var gp = gy.AsSpan(o, len);
+                    a += TensorPrimitives.Sum(gp);
+                    TensorPrimitives.Subtract(x.AsSpan(o, len), mean[ch], tmp[..len]);
+                    b += TensorPrimitives.Dot(gp, tmp[..len]);
+                }
             sumGy[ch] = (float)a;
             sumGyXhat[ch] = (float)(b * invStd[ch]);
         });

@@ -1,0 +1,128 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SpikeSharp.Data;
+using SpikeSharp.Interop;
+using SpikeSharp.Models;
+using SpikeSharp.Nn;
+using SpikeSharp.Training;
+
+namespace SpikeSharp.Cli.Commands;
+
+/// <summary><c>spikesharp train</c>: trains a model on a dataset and writes checkpoints (CLI.md).</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.Make<string>("--model", $"architecture: {string.Join(", ", ModelSpec.Names)}", required: true);
+        var dataset = CliOptions.Make<string>("--dataset", $"dataset: {string.Join(", ", Datasets.Names)}", required: true);
+        var data = CliOptions.Make<string>("--data", "directory with the dataset files", required: true);
+        var outDir = CliOptions.Make<string>("--out", "output directory (last/, best/, train_log.jsonl)", required: true);
+        var activation = CliOptions.Make<string?>("--activation", "relu | clip | qcfs (default: the preset's, else relu)");
+        var levels = CliOptions.Make<int?>("--levels", "QCFS quantization levels L (default 4)");
+        var epochs = CliOptions.Make<int?>("--epochs", "epochs (default 30)");
+        var batch = CliOptions.Make<int?>("--batch", "batch size (default 128)");
+        var lr = CliOptions.Make<float?>("--lr", "initial learning rate (default: the preset's, else 0.1)");
+        var wd = CliOptions.Make<float?>("--wd", "weight decay, applied to λ too (default 5e-4)");
+        var seed = CliOptions.Make<int>("--seed", "random seed for init, shuffling and augmentation", 42);
+        var width = CliOptions.Make<float>("--width", "channel width multiplier", 1f);
+        var preset = CliOptions.Make<string?>("--preset", $"recipe preset: {string.Join(", ", TrainPresets.All.Select(p => p.Name))}");
+        var resume = CliOptions.Make<bool>("--resume", "continue from OUT/last if it exists");
+        var inputShape = CliOptions.Make<string?>("--input-shape", "model input CxHxW (default: the dataset's, padded to 32x32 for vgg/resnet)");
+        var limit = CliOptions.Make<int?>("--limit", "use only the first N training images (quick runs)");
+        var optimizer = CliOptions.Make<string?>("--optimizer", "sgd | adam (default sgd)");
+        var augment = CliOptions.Make<string?>("--augment", "none | basic (crop+flip) | full (crop+flip+AutoAugment+Cutout); default: the preset's, else basic");
+        var lambdaInit = CliOptions.Make<float?>("--lambda-init", "initial λ of clip/QCFS activations (default 8)");
+        var json = CliOptions.JsonOut();
+
+        var cmd = new Command("train", "Train an ANN (ReLU, clip or QCFS activations) and save checkpoints.\n\nExample:\n  " +
+            "spikesharp train --model resnet20 --dataset fashion-mnist --data ../shared/datasets/fashion-mnist --out runs/r20 --preset qcfs --epochs 20")
+        {
+            model, dataset, data, outDir, activation, levels, epochs, batch, lr, wd, seed, width, preset, resume, inputShape, limit,
+            optimizer, augment, lambdaInit, json,
+        };
+        cmd.SetAction(r => Program.Guard(() =>
+        {
+            var p = r.GetValue(preset) is { } pn ? TrainPresets.Get(pn) : null;
+            var act = p?.Activation ?? ActivationSpec.Relu;
+            if (r.GetValue(activation) is { } a) act = act with { Kind = a };
+            if (r.GetValue(levels) is { } l) act = act with { Levels = l };
+            if (r.GetValue(lambdaInit) is { } li) act = act with { LambdaInit = li };
+            var opts = p?.Options ?? new TrainOptions();
+            opts = opts with { Seed = r.GetValue(seed) };
+            if (r.GetValue(epochs) is { } e) opts = opts with { Epochs = e };
+            if (r.GetValue(batch) is { } b) opts = opts with { BatchSize = b };
+            if (r.GetValue(lr) is { } rate) opts = opts with { LearningRate = rate };
+            if (r.GetValue(wd) is { } decay) opts = opts with { WeightDecay = decay };
+            if (r.GetValue(optimizer) is { } o) opts = opts with { Optimizer = o };
+            if (r.GetValue(augment) is { } aug)
+                opts = aug switch
+                {
+                    "none" => opts with { CropPadding = 0, HorizontalFlip = false, AutoAugment = false, CutoutLength = 0 },
+                    "basic" => opts with { CropPadding = 4, HorizontalFlip = true, AutoAugment = false, CutoutLength = 0 },
+                    "full" => opts with { CropPadding = 4, HorizontalFlip = true, AutoAugment = true, CutoutLength = 16 },
+                    _ => throw new SpikeSharpException($"--augment '{aug}': expected none, basic or full"),
+                };
+            string dsName = r.GetValue(dataset)!;
+            string dataDir = r.GetValue(data)!;
+            var train = Datasets.Load(dsName, dataDir, train: true);
+            var test = Datasets.Load(dsName, dataDir, train: false);
+            if (r.GetValue(limit) is { } n)
+            {
+                if (n <= 0) throw new SpikeSharpException($"--limit must be > 0, got {n}");
+                train = train.Take(Math.Min(n, train.Count));
+            }
+            var (c, h, w) = r.GetValue(inputShape) is { } s ? CliOptions.ParseShape(s, "--input-shape")
+                : DefaultInputShape(r.GetValue(model)!, train);
+            var spec = new ModelSpec(r.GetValue(model)!, c, h, w, Datasets.ClassCount(dsName), r.GetValue(width), act);
+            var norm = Datasets.DefaultNormalization(dsName);
+            var trainer = new Trainer(spec, opts, new DataInfo(Datasets.Canonical(dsName), norm.Mean, norm.Std));
+            string outPath = r.GetValue(outDir)!;
+            Console.WriteLine($"train {spec.Name} ({c}x{h}x{w}, {spec.Classes} classes, width {spec.WidthMultiplier}) on {dsName}: " +
+                $"{train.Count} train / {test.Count} test images; activation {act.Kind}{(act.Kind == "qcfs" ? $" L={act.Levels}" : "")}; " +
+                $"{opts.Epochs} epochs, batch {opts.BatchSize}, {opts.Optimizer} lr {opts.LearningRate} wd {opts.WeightDecay}; " +
+                $"{trainer.Model.Parameters().Sum(q => q.Value.Length):N0} parameters; threads {Tensors.WorkerPool.Shared.Count}");
+            var history = Run(trainer, train, test, outPath, r.GetValue(resume));
+            var last = history.Count > 0 ? history[^1] : null;
+            Console.WriteLine(last == null ? "nothing to do: all epochs already done" :
+                $"done: test accuracy {last.TestAccuracy:P2} after {last.Epoch} epochs; best {history.Max(hh => hh.TestAccuracy):P2} (selected on the test set); checkpoints in {outPath}/last and {outPath}/best");
+            var result = new JsonObject
+            {
+                ["model"] = spec.Name, ["dataset"] = Datasets.Canonical(dsName), ["train_images"] = train.Count, ["test_images"] = test.Count,
+                ["epochs"] = JsonSerializer.SerializeToNode(history, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }),
+                ["test_accuracy"] = last?.TestAccuracy,
+                ["checkpoint"] = Path.Combine(outPath, Trainer.LastDir),
+            };
+            CliOptions.WriteJson(r.GetValue(json), result);
+            return Program.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>CIFAR architectures take at least 32×32 inputs: smaller images are padded (28 → 32).</summary>
+    public static (int C, int H, int W) DefaultInputShape(string model, ImageDataset data) =>
+        model == "cnn-small" ? (data.Channels, data.Height, data.Width) : (data.Channels, Math.Max(32, data.Height), Math.Max(32, data.Width));
+
+    private static IReadOnlyList<EpochResult> Run(Trainer trainer, ImageDataset train, ImageDataset test, string outDir, bool resume)
+    {
+        using var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+        trainer.OnEpoch = e => Console.WriteLine(
+            $"epoch {e.Epoch,3}  lr {e.LearningRate:0.#####}  loss {e.TrainLoss:0.0000}  train {e.TrainAccuracy:P2}  test {e.TestAccuracy:P2}  " +
+            $"{e.Seconds:0.0} s ({e.ImagesPerSecond:0} img/s)");
+        if (CliOptions.Interactive)
+        {
+            DateTime lastDraw = DateTime.MinValue;
+            trainer.OnProgress = p =>
+            {
+                if ((DateTime.UtcNow - lastDraw).TotalMilliseconds < 200 && p.Batch < p.Batches) return;
+                lastDraw = DateTime.UtcNow;
+                double eta = (p.Batches - p.Batch) * (train.Count / (double)p.Batches) / Math.Max(1e-9, p.ImagesPerSecond);
+                int barWidth = 30, filled = (int)(barWidth * (double)p.Batch / p.Batches);
+                Console.Write($"\repoch {p.Epoch}/{p.Epochs} [{new string('#', filled)}{new string('.', barWidth - filled)}] {p.Batch}/{p.Batches}  loss {p.Loss:0.000}  acc {p.Accuracy:P1}  {p.ImagesPerSecond:0} img/s  ETA {eta:0}s   ");
+                if (p.Batch == p.Batches) Console.Write("\r" + new string(' ', 110) + "\r");
+            };
+        }
+        return trainer.Run(train, test, outDir, resume, cts.Token);
+    }
+}

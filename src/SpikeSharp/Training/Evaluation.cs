@@ -1,0 +1,37 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Data;
+using SpikeSharp.Nn;
+
+namespace SpikeSharp.Training;
+
+/// <summary>ANN inference over a data loader (eval mode, no tape).</summary>
+public static class Evaluation
+{
+    /// <summary>Top-1 accuracy in [0, 1].</summary>
+    public static double Accuracy(Module model, DataLoader loader)
+    {
+        bool wasTraining = model.IsTraining;
+        model.Eval();
+        long correct = 0, total = 0;
+        try
+        {
+            foreach (var batch in loader.Epoch(0))
+            {
+                var logits = model.Forward(new Variable(batch.Images)).Value;
+                correct += CountCorrect(logits.Data, logits.Shape[1], batch.Labels);
+                total += batch.Count;
+            }
+        }
+        finally { model.Train(wasTraining); }
+        return total == 0 ? 0 : (double)correct / total;
+    }
+
+    /// <summary>Number of rows of logits [N,K] whose argmax equals the label (first maximum wins).</summary>
+    public static int CountCorrect(ReadOnlySpan<float> logits, int classes, ReadOnlySpan<int> labels)
+    {
+        int correct = 0;
+        for (int i = 0; i < labels.Length; i++)
+            if (TensorPrimitives.IndexOfMax(logits.Slice(i * classes, classes)) == labels[i]) correct++;
+        return correct;
+    }
+}
