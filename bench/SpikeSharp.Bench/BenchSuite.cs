@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using SpikeSharp.Autograd;
+using SpikeSharp.Autograd.Ops;
+using SpikeSharp.Models;
+using SpikeSharp.Nn;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Bench;
+
+/// <summary>One benchmark result; names match ../shared/bench/torch_baseline.py so rows compare one to one.</summary>
+public sealed record BenchRow(string Bench, double Seconds, double? Gflops = null, double? ImagesPerSecond = null)
+{
+    /// <summary>Percent of the machine's fp32 peak, where the row has a FLOP count.</summary>
+    public double? PercentOfPeak => Gflops / BenchSuite.PeakGflops * 100;
+}
+
+/// <summary>
+/// The benchmark suite behind <c>spikesharp bench</c>: kernels (GEMM, convolution forward and backward), a training
+/// step of VGG-16 and ResNet-20, and (where registered) SNN inference. Timings are medians over repetitions after
+/// warm-up; nothing here is asserted in tests.
+/// </summary>
+public static class BenchSuite
+{
+    /// <summary>Two Zen 5 cores × 2 FMA units × 16 lanes × 2 FLOP × 3.5 GHz (issue "Performance", measured 443).</summary>
+    public const double PeakGflops = 448;
+
+    public sealed record Entry(string Name, string Description, Func<BenchContext, BenchRow> Run);
+
+    public sealed record BenchContext(int Batch, int Reps, int Warmup);
+
+    private static readonly List<Entry> Entries =
+    [
+        new("gemm_1024", "SGEMM 1024×1024×1024 on the worker pool", Gemm1024),
+        new("conv3x3_128_32x32", "conv 3×3 128→128 on 32×32, forward", c => Conv(c, backward: false)),
+        new("conv3x3_128_32x32_fwdbwd", "conv 3×3 128→128 on 32×32, forward + both backward passes", c => Conv(c, backward: true)),
+        new("train_vgg16", "one SGD step of VGG-16 (QCFS, 3×32×32, 10 classes)", c => TrainStep(c, "vgg16")),
+        new("train_resnet20", "one SGD step of ResNet-20 (QCFS, 3×32×32, 10 classes)", c => TrainStep(c, "resnet20")),
+    ];
+
+    public static IReadOnlyList<Entry> All => Entries;
+
+    /// <summary>Adds benchmarks defined elsewhere (e.g. SNN inference).</summary>
+    public static void Register(Entry entry)
+    {
+        if (Entries.All(e => e.Name != entry.Name)) Entries.Add(entry);
+    }
+
+    public static IEnumerable<BenchRow> Run(IReadOnlyCollection<string>? only, BenchContext context, Action<string>? log = null)
+    {
+        if (only is { Count: > 0 })
+        {
+            var unknown = only.Where(n => Entries.All(e => e.Name != n)).ToList();
+            if (unknown.Count > 0)
+                throw new SpikeSharpException($"unknown benchmark '{unknown[0]}'; expected one of {string.Join(", ", Entries.Select(e => e.Name))}");
+        }
+        foreach (var e in Entries)
+        {
+            if (only is { Count: > 0 } && !only.Contains(e.Name)) continue;
+            log?.Invoke($"running {e.Name}: {e.Description}");
+            yield return e.Run(context);
+        }
+    }
+
+    /// <summary>Median wall time of reps calls after warm-up calls.</summary>
+    public static double Median(Action body, int reps, int warmup)
+    {
+        for (int i = 0; i < warmup; i++) body();
+        var times = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            body();
+            times[i] = sw.Elapsed.TotalSeconds;
+        }
+        Array.Sort(times);
+        return times[reps / 2];
+    }
+
+    private static BenchRow Gemm1024(BenchContext c)
+    {
+        const int n = 1024;
+        var rng = new Random(0);
+        float[] a = Fill(n * n, rng), b = Fill(n * n, rng), d = new float[n * n];
+        double sec = Median(() => Gemm.MultiplyParallel(false, false, n, n, n, a, n, b, n, d, n), c.Reps, c.Warmup);
+        return new BenchRow("gemm_1024", sec, 2.0 * n * n * n / sec / 1e9);
+    }
+
+    private static BenchRow Conv(BenchContext c, bool backward)
+    {
+        var g = new Conv2dGeometry(c.Batch, 128, 32, 32, 128, 3, 3, 1, 1, 1, 1);
+        var rng = new Random(0);
+        float[] x = Fill(c.Batch * 128 * 1024, rng), w = Fill(128 * 128 * 9, rng), y = new float[x.Length];
+        float[] gx = new float[x.Length], gw = new float[w.Length];
+        double flop = 2.0 * c.Batch * 128 * 128 * 9 * 1024;
+        double sec = Median(() =>
+        {
+            Conv2dKernels.Forward(g, x, w, null, y);
+            if (backward)
+            {
+                Conv2dKernels.BackwardData(g, y, w, gx);
+                Conv2dKernels.BackwardWeight(g, y, x, gw, null);
+            }
+        }, c.Reps, c.Warmup);
+        return new BenchRow(backward ? "conv3x3_128_32x32_fwdbwd" : "conv3x3_128_32x32", sec, (backward ? 3 : 1) * flop / sec / 1e9);
+    }
+
+    private static BenchRow TrainStep(BenchContext c, string model)
+    {
+        var spec = new ModelSpec(model, 3, 32, 32, 10, 1f, ActivationSpec.Qcfs());
+        var net = ModelFactory.Create(spec);
+        var opt = new Sgd(net.NamedParameters(), 0.9f, 5e-4f);
+        var rng = new Random(0);
+        var x = new Tensor(Fill(c.Batch * 3 * 32 * 32, rng), c.Batch, 3, 32, 32);
+        var labels = Enumerable.Range(0, c.Batch).Select(i => rng.Next(10)).ToArray();
+        long macs;
+        using (var counter = OpCounter.Start())
+        {
+            net.Forward(new Variable(x));
+            macs = counter.TotalMacs;
+        }
+        double sec = Median(() =>
+        {
+            using var tape = Tape.Start();
+            var loss = CrossEntropyOp.Forward(net.Forward(new Variable(x)), labels);
+            tape.Backward(loss);
+            opt.Step(0.01f);
+            net.ZeroGrad();
+        }, c.Reps, c.Warmup);
+        // Forward + backward ≈ 3× the forward MACs, 2 FLOP per MAC.
+        return new BenchRow($"train_{model}", sec, 3.0 * 2 * macs / sec / 1e9, c.Batch / sec);
+    }
+
+    private static float[] Fill(int n, Random rng)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = rng.NextSingle() - 0.5f;
+        return a;
+    }
+}

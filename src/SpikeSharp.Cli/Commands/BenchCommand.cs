@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SpikeSharp.Bench;
+
+namespace SpikeSharp.Cli.Commands;
+
+/// <summary><c>spikesharp bench</c>: runs the benchmark suite and, with --compare-torch, the PyTorch baseline in the
+/// same invocation, printing ratios (CLI.md schema).</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var json = CliOptions.JsonOut();
+        var compare = CliOptions.Make<bool>("--compare-torch", "also run ../shared/bench/torch_baseline.py (Debian python3-torch) and print ratios");
+        var only = CliOptions.Make<string[]>("--only", $"run only these benchmarks: {string.Join(", ", BenchSuite.All.Select(e => e.Name))}");
+        only.AllowMultipleArgumentsPerToken = true;
+        var batch = CliOptions.Make<int>("--batch", "batch size", 128);
+        var reps = CliOptions.Make<int>("--reps", "timed repetitions (median reported)", 5);
+        var torchScript = CliOptions.Make<string?>("--torch-script", "path of torch_baseline.py (default: found in a shared/bench folder above the current directory)");
+        var cmd = new Command("bench", "Benchmark kernels, training steps and SNN inference; optionally side by side with PyTorch.\n\nExample:\n  " +
+            "spikesharp bench --compare-torch --json bench.json")
+        { json, compare, only, batch, reps, torchScript };
+        cmd.SetAction(r => Program.Guard(() =>
+        {
+            int b = r.GetValue(batch), n = r.GetValue(reps);
+            if (b <= 1 || n <= 0) throw new SpikeSharpException("--batch must be > 1 and --reps > 0");
+            SnnBenchmarks.Register();
+            var selected = r.GetValue(only) ?? [];
+            var ctx = new BenchSuite.BenchContext(b, n, Warmup: 2);
+            var rows = BenchSuite.Run(selected, ctx, msg => Console.Error.WriteLine(msg)).ToList();
+            long peakMb = Process.GetCurrentProcess().PeakWorkingSet64 >> 20;
+            Dictionary<string, JsonObject>? torch = null;
+            string? torchNote = null;
+            if (r.GetValue(compare)) (torch, torchNote) = RunTorch(r.GetValue(torchScript), ctx, selected);
+            Print(rows, torch, torchNote);
+            Console.WriteLine($"peak working set: {peakMb} MiB; threads {Tensors.WorkerPool.Shared.Count}; fp32 peak {BenchSuite.PeakGflops} GFLOP/s");
+            var doc = new JsonObject
+            {
+                ["threads"] = Tensors.WorkerPool.Shared.Count,
+                ["batch"] = b,
+                ["peak_gflops"] = BenchSuite.PeakGflops,
+                ["peak_working_set_mb"] = peakMb,
+                ["rows"] = new JsonArray(rows.Select(row => (JsonNode)RowJson(row, torch)).ToArray()),
+            };
+            if (torchNote != null) doc["torch_note"] = torchNote;
+            CliOptions.WriteJson(r.GetValue(json), doc);
+            return Program.Ok;
+        }));
+        return cmd;
+    }
+
+    private static JsonObject RowJson(BenchRow row, Dictionary<string, JsonObject>? torch)
+    {
+        var o = new JsonObject { ["bench"] = row.Bench, ["seconds"] = row.Seconds };
+        if (row.Gflops is { } g) { o["gflops"] = g; o["percent_of_peak"] = row.PercentOfPeak; }
+        if (row.ImagesPerSecond is { } ips) o["images_per_s"] = ips;
+        if (torch != null && torch.TryGetValue(row.Bench, out var t))
+        {
+            o["torch_seconds"] = t["seconds"]!.GetValue<double>();
+            o["speedup_vs_torch"] = t["seconds"]!.GetValue<double>() / row.Seconds;
+        }
+        return o;
+    }
+
+    private static void Print(List<BenchRow> rows, Dictionary<string, JsonObject>? torch, string? torchNote)
+    {
+        Console.WriteLine($"{"bench",-28} {"ms",9} {"GFLOP/s",9} {"% peak",7} {"images/s",9} {"torch ms",9} {"speedup",8}");
+        foreach (var row in rows)
+        {
+            string F(double? v, string fmt) => v is { } d ? d.ToString(fmt, CultureInfo.InvariantCulture) : "-";
+            double? tsec = torch != null && torch.TryGetValue(row.Bench, out var t) ? t["seconds"]!.GetValue<double>() : null;
+            Console.WriteLine($"{row.Bench,-28} {row.Seconds * 1000,9:0.0} {F(row.Gflops, "0.0"),9} {F(row.PercentOfPeak, "0"),7} " +
+                $"{F(row.ImagesPerSecond, "0.0"),9} {F(tsec * 1000, "0.0"),9} {F(tsec / row.Seconds, "0.00'x'"),8}");
+        }
+        if (torchNote != null) Console.WriteLine($"torch: {torchNote}");
+    }
+
+    /// <summary>Runs the PyTorch baseline with OPENBLAS_CORETYPE unset (it halves OpenBLAS speed here).</summary>
+    private static (Dictionary<string, JsonObject>?, string) RunTorch(string? script, BenchSuite.BenchContext ctx, string[] selected)
+    {
+        script ??= FindUp(Path.Combine("shared", "bench", "torch_baseline.py"));
+        if (script == null || !File.Exists(script))
+            return (null, "baseline script not found (pass --torch-script PATH)");
+        string outFile = Path.Combine(Path.GetTempPath(), $"torch_baseline_{Environment.ProcessId}.json");
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(script);
+        foreach (var a in new[] { "--threads", Tensors.WorkerPool.Shared.Count.ToString(CultureInfo.InvariantCulture), "--batch",
+                     ctx.Batch.ToString(CultureInfo.InvariantCulture), "--reps", ctx.Reps.ToString(CultureInfo.InvariantCulture), "--json", outFile })
+            psi.ArgumentList.Add(a);
+        // The baseline always measures the conv row; it needs at least one model, the cheaper one when none is asked for.
+        var models = new[] { "vgg16", "resnet20" }.Where(m => selected.Length == 0 || selected.Any(s => s.Contains(m))).DefaultIfEmpty("resnet20");
+        psi.ArgumentList.Add("--models");
+        foreach (var m in models) psi.ArgumentList.Add(m);
+        psi.Environment.Remove("OPENBLAS_CORETYPE");
+        Console.Error.WriteLine($"running PyTorch baseline: {script}");
+        try
+        {
+            using var p = Process.Start(psi)!;
+            string stdout = p.StandardOutput.ReadToEnd(), stderr = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0) return (null, $"baseline failed (exit {p.ExitCode}): {stderr.Trim().Split('\n').LastOrDefault()}");
+            var doc = JsonNode.Parse(File.ReadAllText(outFile))!.AsObject();
+            var rows = doc["rows"]!.AsArray().Select(n => n!.AsObject()).ToDictionary(o => o["bench"]!.GetValue<string>());
+            return (rows, $"torch {doc["torch"]} with {doc["threads"]} threads, same batch, same machine, same run");
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
+        {
+            return (null, $"could not run python3: {e.Message} (apt-get install python3-torch)");
+        }
+        finally { try { File.Delete(outFile); } catch { /* best effort */ } }
+    }
+
+    private static string? FindUp(string relative)
+    {
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir != null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, relative);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+}
+
+/// <summary>SNN inference benchmarks join the suite once the simulator exists (issue "QCFS training and conversion").</summary>
+internal static class SnnBenchmarks
+{
+    public static void Register() { }
+}
