@@ -118,8 +118,10 @@ public static class BenchSuite
             net.Forward(new Variable(x));
             macs = counter.TotalMacs;
         }
+        var arena = new TensorArena();
         double sec = Median(() =>
         {
+            using var scope = arena.Activate();
             using var tape = Tape.Start();
             var loss = CrossEntropyOp.Forward(net.Forward(new Variable(x)), labels);
             tape.Backward(loss);

@@ -24,7 +24,7 @@ public class Variable
     public int[] Shape => Value.Shape;
 
     /// <summary>The gradient buffer, zero-initialized on first use; ops add into it.</summary>
-    public Tensor GradBuffer() => Grad ??= new Tensor(Value.Shape);
+    public Tensor GradBuffer() => Grad ??= Tensor.Scratch(Value.Shape, clear: true);
 
     /// <summary>Adds g into the gradient (shapes must match in element count).</summary>
     public void AccumulateGrad(ReadOnlySpan<float> g)

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using SpikeSharp.Autograd;
 using SpikeSharp.Autograd.Ops;
 using SpikeSharp.Tensors;
@@ -51,6 +53,8 @@ public abstract class Activation : Module, IActivationFunction
 
     public override Variable Forward(Variable x) => ActivationOp.Forward(x, this);
 
+    protected static Vector512<float> Load(ReadOnlySpan<float> s, int i) => Vector512.LoadUnsafe(ref MemoryMarshal.GetReference(s), (nuint)i);
+
     /// <summary>λ as a positive float, with a clear error if training drove it to zero or below (spec §7.6).</summary>
     protected float PositiveLambda()
     {
@@ -67,7 +71,14 @@ public sealed class ReLU : Activation
 
     public override void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams)
     {
-        for (int i = 0; i < x.Length; i++) if (x[i] > 0) gx[i] += gy[i];
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= x.Length - 16; i += 16)
+            {
+                var g = Vector512.ConditionalSelect(Vector512.GreaterThan(Load(x, i), Vector512<float>.Zero), Load(gy, i), Vector512<float>.Zero);
+                (Load(gx, i) + g).StoreUnsafe(ref MemoryMarshal.GetReference(gx), (nuint)i);
+            }
+        for (; i < x.Length; i++) if (x[i] > 0) gx[i] += gy[i];
     }
 }
 
@@ -126,17 +137,43 @@ public sealed class QcfsActivation : Activation
         return lambda * MathF.Floor(u * levels + shift) / levels;
     }
 
+    /// <summary>Vectorized with the same operation order as <see cref="Quantize"/>, so every path gives identical bits.</summary>
     public override void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
         float lam = PositiveLambda(), shift = Shift;
-        for (int i = 0; i < x.Length; i++) y[i] = Quantize(x[i], lam, _levels, shift);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> vl = Vector512.Create(lam), vL = Vector512.Create((float)_levels), vs = Vector512.Create(shift);
+            for (; i <= x.Length - 16; i += 16)
+            {
+                var u = Vector512.Min(Vector512.Max(Load(x, i) / vl, Vector512<float>.Zero), Vector512<float>.One);
+                (vl * Vector512.Floor(u * vL + vs) / vL).StoreUnsafe(ref MemoryMarshal.GetReference(y), (nuint)i);
+            }
+        }
+        for (; i < x.Length; i++) y[i] = Quantize(x[i], lam, _levels, shift);
     }
 
     public override void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams)
     {
         float lam = PositiveLambda();
         double gl = 0;
-        for (int i = 0; i < x.Length; i++)
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> vl = Vector512.Create(lam), acc = Vector512<float>.Zero;
+            for (; i <= x.Length - 16; i += 16)
+            {
+                var z = Load(x, i);
+                var g = Load(gy, i);
+                var above = Vector512.GreaterThan(z, vl);
+                var inside = Vector512.AndNot(Vector512.GreaterThanOrEqual(z, Vector512<float>.Zero), above);
+                (Load(gx, i) + (g & inside)).StoreUnsafe(ref MemoryMarshal.GetReference(gx), (nuint)i);
+                acc += (g & above) + ((g * (Load(y, i) - z) / vl) & inside);
+            }
+            gl = Vector512.Sum(acc);
+        }
+        for (; i < x.Length; i++)
         {
             float z = x[i];
             if (z > lam) gl += gy[i];

@@ -29,6 +29,19 @@ public sealed class Tensor
 
     public static Tensor Zeros(params int[] shape) => new(shape);
 
+    /// <summary>A tensor for an op's output or gradient: from the active <see cref="TensorArena"/> if there is one
+    /// (valid until its scope ends), else freshly allocated. Contents are unspecified unless <paramref name="clear"/>.</summary>
+    public static Tensor Scratch(int[] shape, bool clear = false)
+    {
+        var arena = TensorArena.Active;
+        if (arena == null) return clear ? new Tensor(shape) : new Tensor(GC.AllocateUninitializedArray<float>(CheckedCount(shape)), shape);
+        var data = arena.Rent(CheckedCount(shape));
+        if (clear) Array.Clear(data);
+        return new Tensor(data, shape);
+    }
+
+    public static Tensor Scratch(params int[] shape) => Scratch(shape, clear: false);
+
     public static Tensor Full(float value, params int[] shape)
     {
         var t = new Tensor(shape);

@@ -1,6 +1,7 @@
 using SpikeSharp.Autograd;
 using SpikeSharp.Data;
 using SpikeSharp.Nn;
+using SpikeSharp.Tensors;
 
 namespace SpikeSharp.Training;
 
@@ -13,10 +14,12 @@ public static class Evaluation
         bool wasTraining = model.IsTraining;
         model.Eval();
         long correct = 0, total = 0;
+        var arena = new TensorArena();
         try
         {
             foreach (var batch in loader.Epoch(0))
             {
+                using var scope = arena.Activate();
                 var logits = model.Forward(new Variable(batch.Images)).Value;
                 correct += CountCorrect(logits.Data, logits.Shape[1], batch.Labels);
                 total += batch.Count;

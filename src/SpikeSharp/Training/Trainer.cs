@@ -67,6 +67,8 @@ public sealed class Trainer
         if (trainLoader.BatchesPerEpoch == 0)
             throw new SpikeSharpException($"the training set has {train.Count} images, fewer than one batch of {_options.BatchSize}");
 
+        // Activations and gradients are reused step to step; parameters and optimizer state live outside the arena.
+        var arena = new TensorArena();
         for (int epoch = startEpoch; epoch < _options.Epochs; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -80,6 +82,7 @@ public sealed class Trainer
             {
                 cancel.ThrowIfCancellationRequested();
                 double loss;
+                using (arena.Activate())
                 using (var tape = Tape.Start())
                 {
                     var logits = _model.Forward(new Variable(batch.Images));
@@ -89,9 +92,9 @@ public sealed class Trainer
                         throw new SpikeSharpException($"training diverged: loss is {loss} at epoch {epoch + 1}, step {step + 1} (lr {lr}); lower --lr");
                     correct += Evaluation.CountCorrect(logits.Value.Data, _spec.Classes, batch.Labels);
                     tape.Backward(lossVar);
+                    opt.Step(lr);
+                    _model.ZeroGrad();
                 }
-                opt.Step(lr);
-                _model.ZeroGrad();
                 lossSum += loss * batch.Count;
                 seen += batch.Count;
                 step++;

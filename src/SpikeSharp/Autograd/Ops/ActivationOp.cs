@@ -26,7 +26,7 @@ public static class ActivationOp
     public static Variable Forward(Variable x, IActivationFunction f, WorkerPool? pool = null)
     {
         pool ??= WorkerPool.Shared;
-        var y = new Tensor(x.Shape);
+        var y = Tensor.Scratch(x.Shape);
         float[] xd = x.Value.Data, yd = y.Data;
         int chunks = (xd.Length + Chunk - 1) / Chunk;
         pool.For(chunks, (c, _) =>
@@ -43,7 +43,7 @@ public static class ActivationOp
             {
                 var gy = result.Grad;
                 if (gy == null) return;
-                float[] gx = x.RequiresGrad ? x.GradBuffer().Data : new float[xd.Length];
+                float[] gx = x.RequiresGrad ? x.GradBuffer().Data : Tensor.Scratch(x.Shape).Data;
                 // Parameter gradients are summed per chunk, then reduced in chunk order
                 // so the result does not depend on scheduling.
                 var partial = new float[chunks * ps.Count];

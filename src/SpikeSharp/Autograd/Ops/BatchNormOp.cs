@@ -36,7 +36,7 @@ public static class BatchNormOp
         }
         float[] g = gamma.Value.Data, bt = beta.Value.Data;
         for (int ch = 0; ch < c; ch++) { scale[ch] = g[ch] * invStd[ch]; shift[ch] = bt[ch] - mean[ch] * scale[ch]; }
-        var y = new Tensor(xs);
+        var y = Tensor.Scratch(xs);
         BatchNormKernels.Affine(x.Value.Data, n, c, s, scale, shift, y.Data);
 
         bool record = Tape.IsRecording(x, gamma, beta);

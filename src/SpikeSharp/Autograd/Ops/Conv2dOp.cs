@@ -18,7 +18,7 @@ public static class Conv2dOp
         if (b != null && b.Value.Length != ws[0])
             throw new ArgumentException($"conv2d: bias has {b.Value.Length} elements, expected {ws[0]}");
         var g = new Conv2dGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], strideH, strideW, padH, padW);
-        var y = new Tensor(g.N, g.OutChannels, g.OutH, g.OutW);
+        var y = Tensor.Scratch(g.N, g.OutChannels, g.OutH, g.OutW);
         Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data);
         OpCounter.Add("conv2d", (long)g.N * g.OutChannels * g.OutPlane * g.ColRows);
         bool record = Tape.IsRecording(x, w, b);
@@ -31,7 +31,7 @@ public static class Conv2dOp
                 if (w.RequiresGrad || (b?.RequiresGrad ?? false))
                 {
                     // BackwardWeight accumulates into both; a frozen weight gets a throwaway buffer.
-                    float[] gw = w.RequiresGrad ? w.GradBuffer().Data : new float[w.Value.Length];
+                    float[] gw = w.RequiresGrad ? w.GradBuffer().Data : Tensor.Scratch(w.Shape, clear: true).Data;
                     Conv2dKernels.BackwardWeight(g, gy.Data, x.Value.Data, gw, b is { RequiresGrad: true } ? b.GradBuffer().Data : null);
                 }
                 if (x.RequiresGrad)
@@ -39,7 +39,7 @@ public static class Conv2dOp
                     if (x.Grad == null) Conv2dKernels.BackwardData(g, gy.Data, w.Value.Data, x.GradBuffer().Data);
                     else
                     {
-                        var gx = new float[x.Value.Length];
+                        var gx = Tensor.Scratch(x.Shape).Data;
                         Conv2dKernels.BackwardData(g, gy.Data, w.Value.Data, gx);
                         x.AccumulateGrad(gx);
                     }

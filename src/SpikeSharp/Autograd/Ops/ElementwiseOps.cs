@@ -9,7 +9,7 @@ public static class ElementwiseOps
     public static Variable Add(Variable a, Variable b)
     {
         if (!a.Value.SameShape(b.Value)) throw new ArgumentException($"add: shapes {a.Value.ShapeString} and {b.Value.ShapeString} differ");
-        var y = new Tensor(a.Shape);
+        var y = Tensor.Scratch(a.Shape);
         TensorPrimitives.Add(a.Value.Data, b.Value.Data, y.Data);
         bool record = Tape.IsRecording(a, b);
         var result = new Variable(y, record);
@@ -43,10 +43,10 @@ public static class ElementwiseOps
     {
         if (p <= 0f) return x;
         if (p >= 1f) throw new ArgumentException($"dropout probability {p} must be < 1");
-        var mask = new float[x.Value.Length];
+        var mask = Tensor.Scratch(x.Shape).Data;
         float scale = 1f / (1f - p);
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < p ? 0f : scale;
-        var y = new Tensor(x.Shape);
+        var y = Tensor.Scratch(x.Shape);
         TensorPrimitives.Multiply(x.Value.Data, mask, y.Data);
         bool record = Tape.IsRecording(x);
         var result = new Variable(y, record);
@@ -54,7 +54,7 @@ public static class ElementwiseOps
             Tape.Record(() =>
             {
                 if (result.Grad == null) return;
-                var g = new float[mask.Length];
+                var g = Tensor.Scratch(x.Shape).Data;
                 TensorPrimitives.Multiply(result.Grad.Data, mask, g);
                 x.AccumulateGrad(g);
             });

@@ -11,7 +11,7 @@ public static class LinearOp
             throw new ArgumentException($"linear: input {x.Value.ShapeString} does not fit weight {w.Value.ShapeString} (expected [N,{(w.Shape.Length == 2 ? w.Shape[1] : 0)}])");
         int n = x.Shape[0], inF = x.Shape[1], outF = w.Shape[0];
         if (b != null && b.Value.Length != outF) throw new ArgumentException($"linear: bias has {b.Value.Length} elements, expected {outF}");
-        var y = new Tensor(n, outF);
+        var y = Tensor.Scratch(n, outF);
         Gemm.MultiplyParallel(false, true, n, outF, inF, x.Value.Data, inF, w.Value.Data, inF, y.Data, outF);
         OpCounter.Add("linear", (long)n * outF * inF);
         if (b != null)

@@ -23,7 +23,7 @@ public static class PoolOps
         if (kh > h || kw > w || kh <= 0 || kw <= 0 || sh <= 0 || sw <= 0)
             throw new ArgumentException($"pool window {kh}x{kw} stride {sh} does not fit input {x.Value.ShapeString}");
         int oh = PoolKernels.OutSize(h, kh, sh), ow = PoolKernels.OutSize(w, kw, sw), planes = n * c;
-        var y = new Tensor(n, c, oh, ow);
+        var y = Tensor.Scratch(n, c, oh, ow);
         int[]? argmax = null;
         if (max)
         {
