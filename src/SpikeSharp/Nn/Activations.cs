@@ -51,7 +51,12 @@ public abstract class Activation : Module, IActivationFunction
 
     public abstract void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams);
 
-    public override Variable Forward(Variable x) => ActivationOp.Forward(x, this);
+    public override Variable Forward(Variable x)
+    {
+        var y = ActivationOp.Forward(x, this);
+        ActivationRecorder.Record(this, y.Value);
+        return y;
+    }
 
     protected static Vector512<float> Load(ReadOnlySpan<float> s, int i) => Vector512.LoadUnsafe(ref MemoryMarshal.GetReference(s), (nuint)i);
 

@@ -13,7 +13,7 @@ public static class LinearOp
         if (b != null && b.Value.Length != outF) throw new ArgumentException($"linear: bias has {b.Value.Length} elements, expected {outF}");
         var y = Tensor.Scratch(n, outF);
         Gemm.MultiplyParallel(false, true, n, outF, inF, x.Value.Data, inF, w.Value.Data, inF, y.Data, outF);
-        OpCounter.Add("linear", (long)n * outF * inF);
+        OpCounter.Add("linear", (long)outF * inF, x.Value);
         if (b != null)
             for (int i = 0; i < n; i++) TensorPrimitives.Add(y.Data.AsSpan(i * outF, outF), b.Value.Data, y.Data.AsSpan(i * outF, outF));
         bool record = Tape.IsRecording(x, w, b);

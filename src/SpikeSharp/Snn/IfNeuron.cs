@@ -1,0 +1,132 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Nn;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Snn;
+
+/// <summary>How a neuron decides to fire (spec §7.1): QCFS/SRP/COS/Datta fire on v ≥ θ, dual-phase on v &gt; θ.</summary>
+public enum FireRule { GreaterOrEqual, Greater }
+
+/// <summary>
+/// Integrate-and-fire neuron with reset by subtraction (spec §0), replacing one activation layer of an ANN:
+/// per step m = v + I(t); s = [m ≥ θ]; v = m − θ·s; output θ·s. The membrane starts at v0 = φ0·θ (φ0 = ½) plus an
+/// optional per-neuron (or per-sample, per-neuron) offset set by calibration methods (COS, dual-phase).
+/// Layer-major: <see cref="Forward"/> takes a whole sequence [T·B, …] (or [B, …] held constant over the T steps,
+/// direct encoding) and steps t = 1..T; state persists across calls until <see cref="ResetState"/>, so T calls with
+/// one step each (step-major) give the same spikes. The neuron records nothing: observers get per-step spike counts.
+/// </summary>
+public sealed class IfNeuron : Module
+{
+    // Shapes: B batch, T steps, S neurons per sample. v: [B·S] membrane potential.
+    private float[]? _v;
+    private int _batch = 1, _steps = 1;
+
+    /// <summary>Firing threshold θ (= λ of the QCFS layer it replaced).</summary>
+    public float Threshold { get; set; }
+
+    /// <summary>Initial potential as a fraction of θ (½ for QCFS; 0 for plain IF).</summary>
+    public float InitialFraction { get; set; } = 0.5f;
+
+    /// <summary>Optional extra initial potential in absolute units, [S] (per neuron) or [B·S] (per sample and neuron).</summary>
+    public float[]? InitialOffset { get; set; }
+
+    public FireRule Rule { get; set; } = FireRule.GreaterOrEqual;
+
+    /// <summary>Optional 0/1 output mask [B·S] (SRP): the neuron integrates and resets as usual, but masked outputs are 0.</summary>
+    public float[]? OutputMask { get; set; }
+
+    /// <summary>Name of the layer in the model (for reports).</summary>
+    public string LayerName { get; }
+
+    /// <summary>The activation this neuron replaced (for ANN comparison and restoring the ANN).</summary>
+    public Activation? Source { get; }
+
+    /// <summary>Receives (neuron, spike counts per step summed over the batch, output [T·B, …]) after every Forward.</summary>
+    public Action<IfNeuron, long[], Tensor>? Observer { get; set; }
+
+    public IfNeuron(string layerName, float threshold, Activation? source = null)
+    {
+        if (!(threshold > 0) || float.IsInfinity(threshold))
+            throw new SpikeSharpException($"layer '{layerName}': threshold {threshold} must be positive and finite");
+        (LayerName, Threshold, Source) = (layerName, threshold, source);
+    }
+
+    /// <summary>Membrane potential [B·S] of the current simulation (null before the first step).</summary>
+    public float[]? Potential => _v;
+
+    /// <summary>Sets batch size and steps per <see cref="Forward"/> call and clears the membrane state.</summary>
+    public void Configure(int batch, int steps)
+    {
+        if (batch <= 0 || steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), $"batch {batch} and steps {steps} must be positive");
+        (_batch, _steps) = (batch, steps);
+        ResetState();
+    }
+
+    public int Steps => _steps;
+
+    /// <summary>Back to v0 on the next step.</summary>
+    public void ResetState() => _v = null;
+
+    public override Variable Forward(Variable x)
+    {
+        int rows = x.Shape[0];
+        bool constant = rows == _batch;
+        if (!constant && rows != _batch * _steps)
+            throw new ArgumentException($"neuron '{LayerName}': input has {rows} rows, expected batch {_batch} or steps×batch {_steps * _batch}");
+        int perSample = x.Value.SizeFrom(1), n = _batch * perSample;
+        var v = _v ??= InitialPotential(n, perSample);
+        var outShape = (int[])x.Shape.Clone();
+        outShape[0] = _batch * _steps;
+        var y = Tensor.Scratch(outShape);
+        var counts = new long[_steps];
+        float[] xin = x.Value.Data, yout = y.Data;
+        float[]? mask = OutputMask;
+        if (mask != null && mask.Length != n) throw new ArgumentException($"neuron '{LayerName}': mask has {mask.Length} entries, expected {n}");
+        const int Tile = 4096;
+        int tiles = (n + Tile - 1) / Tile;
+        var partial = new long[WorkerPool.Shared.Count * _steps];
+        bool strict = Rule == FireRule.Greater;
+        float theta = Threshold;
+        int steps = _steps;
+        WorkerPool.Shared.For(tiles, (tile, worker) =>
+        {
+            int start = tile * Tile, len = Math.Min(Tile, n - start);
+            IfKernels.Run(xin, constant, v, yout, mask, theta, strict, steps, n, start, len, partial.AsSpan(worker * steps, steps));
+        });
+        for (int w = 0; w < WorkerPool.Shared.Count; w++)
+            for (int t = 0; t < steps; t++) counts[t] += partial[w * steps + t];
+        Observer?.Invoke(this, counts, y);
+        return new Variable(y);
+    }
+
+    private float[] InitialPotential(int n, int perSample)
+    {
+        var v = new float[n];
+        Array.Fill(v, InitialFraction * Threshold);
+        if (InitialOffset is { } off)
+        {
+            if (off.Length == perSample)
+                for (int b = 0; b < _batch; b++) TensorPrimitives.Add(v.AsSpan(b * perSample, perSample), off, v.AsSpan(b * perSample, perSample));
+            else if (off.Length == n) TensorPrimitives.Add(v, off, v);
+            else throw new ArgumentException($"neuron '{LayerName}': initial offset has {off.Length} entries, expected {perSample} or {n}");
+        }
+        return v;
+    }
+
+    // The readable reference the fused kernels are tested against (SpikingJelly's charge/fire/reset split).
+
+    /// <summary>m = v + I.</summary>
+    public static void Charge(Span<float> v, ReadOnlySpan<float> current) => TensorPrimitives.Add(v, current, v);
+
+    /// <summary>s = 1 where v ≥ θ (v &gt; θ for <see cref="FireRule.Greater"/>), else 0.</summary>
+    public static void Fire(ReadOnlySpan<float> v, float theta, FireRule rule, Span<float> spikes)
+    {
+        for (int i = 0; i < v.Length; i++) spikes[i] = (rule == FireRule.Greater ? v[i] > theta : v[i] >= theta) ? 1f : 0f;
+    }
+
+    /// <summary>v −= θ·s (reset by subtraction).</summary>
+    public static void Reset(Span<float> v, ReadOnlySpan<float> spikes, float theta)
+    {
+        for (int i = 0; i < v.Length; i++) v[i] -= theta * spikes[i];
+    }
+}

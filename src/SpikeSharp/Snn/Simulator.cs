@@ -1,0 +1,150 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Data;
+using SpikeSharp.Nn;
+using SpikeSharp.Tensors;
+using SpikeSharp.Training;
+
+namespace SpikeSharp.Snn;
+
+/// <summary>Spikes of one neuron layer over a simulation.</summary>
+/// <param name="NeuronsPerImage">neurons in the layer for one image</param>
+/// <param name="SpikesByStep">spikes at each step t = 1..T, summed over images</param>
+/// <param name="AnnError">mean over neurons and images of |rate·θ − ANN activation| at the full horizon T, when an ANN
+/// was given</param>
+public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPerImage, long[] SpikesByStep, double? AnnError)
+{
+    /// <summary>Spikes per neuron per step over steps 1..t.</summary>
+    public double FiringRate(int images, int t) => SpikesByStep.Take(t).Sum() / Math.Max(1.0, (double)NeuronsPerImage * images * t);
+}
+
+/// <summary>What one simulation measured; per-step arrays are indexed t − 1.</summary>
+public sealed record SimulationResult(int Images, int Steps, long[] CorrectByStep, IReadOnlyList<LayerActivity> Layers,
+    double AnalogMacsPerImagePerStep, double[] SopsPerImageByStep)
+{
+    public double Accuracy(int t) => Images == 0 ? 0 : (double)CorrectByStep[t - 1] / Images;
+
+    /// <summary>Synaptic operations per image over steps 1..t.</summary>
+    public double Sops(int t) => SopsPerImageByStep.Take(t).Sum();
+
+    /// <summary>Spikes per neuron per step, over all layers and steps 1..t.</summary>
+    public double FiringRate(int t) =>
+        Layers.Sum(l => l.SpikesByStep.Take(t).Sum()) / Math.Max(1.0, (double)Layers.Sum(l => l.NeuronsPerImage) * Images * t);
+
+    public double EnergyPj(EnergyModel e, int t) => e.Snn(AnalogMacsPerImagePerStep * t, Sops(t));
+}
+
+/// <summary>
+/// Runs a converted network over a dataset for T steps and measures, from one run, the accuracy at every t ≤ T
+/// (prediction at t = argmax of the output summed over steps 1..t), spikes per layer and step, synaptic operations,
+/// and, given the ANN, the per-layer error |rate·θ − activation|. Batches are split so T·B stays within
+/// <see cref="MaxRows"/>; results do not depend on the split.
+/// </summary>
+public sealed class Simulator
+{
+    public int MaxRows { get; init; } = 1024;
+
+    /// <summary>Called with (images done, images total) after each chunk.</summary>
+    public Action<int, int>? OnProgress { get; init; }
+
+    public SimulationResult Run(SpikingNetwork snn, DataLoader loader, int steps, Module? ann = null)
+    {
+        if (steps <= 0) throw new SpikeSharpException($"the number of time steps must be positive, got {steps}");
+        int layers = snn.Neurons.Count;
+        var spikes = Enumerable.Range(0, layers).Select(_ => new long[steps]).ToArray();
+        var perImage = new long[layers];
+        var annErr = new double[layers];
+        var correct = new long[steps];
+        var sops = new double[steps];
+        double analog = 0;
+        int images = 0, chunkImages = 0;
+        var annByLayer = new Dictionary<string, Tensor>();
+        var index = snn.Neurons.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
+        var arena = new TensorArena();
+        foreach (var neuron in snn.Neurons)
+            neuron.Observer = (n, counts, output) =>
+            {
+                int i = index[n];
+                for (int t = 0; t < counts.Length; t++) spikes[i][t] += counts[t];
+                perImage[i] = output.Length / ((long)chunkImages * steps);
+                if (annByLayer.TryGetValue(n.LayerName, out var a)) annErr[i] += MeanAbsRateError(output, a, steps);
+            };
+        try
+        {
+            foreach (var batch in loader.Epoch(0))
+            {
+                int chunk = Math.Max(1, MaxRows / steps);
+                for (int b0 = 0; b0 < batch.Count; b0 += chunk)
+                {
+                    chunkImages = Math.Min(chunk, batch.Count - b0);
+                    using var scope = arena.Activate();
+                    var x = Rows(batch.Images, b0, chunkImages);
+                    annByLayer.Clear();
+                    if (ann != null) RecordAnn(ann, x, annByLayer);
+                    snn.Configure(chunkImages, steps);
+                    using (var counter = OpCounter.StartSpiking(chunkImages, steps))
+                    {
+                        var logits = snn.Run(x, steps);
+                        analog += counter.AnalogMacsPerStep;
+                        for (int t = 0; t < steps; t++) sops[t] += counter.SynapticOpsByStep[t];
+                        CountCorrectByStep(logits, chunkImages, steps, batch.Labels.AsSpan(b0, chunkImages), correct);
+                    }
+                    images += chunkImages;
+                    OnProgress?.Invoke(images, loader.Data.Count);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var neuron in snn.Neurons) neuron.Observer = null;
+        }
+        var activity = snn.Neurons.Select((n, i) => new LayerActivity(n.LayerName, n.Threshold, perImage[i], spikes[i],
+            ann != null && images > 0 ? annErr[i] / images : null)).ToList();
+        return new SimulationResult(images, steps, correct, activity, images == 0 ? 0 : analog / images / steps,
+            sops.Select(s => images == 0 ? 0 : s / images).ToArray());
+    }
+
+    /// <summary>Rows [start, start+count) of a batch tensor (a copy in the active arena).</summary>
+    public static Tensor Rows(Tensor batch, int start, int count)
+    {
+        if (start == 0 && count == batch.Shape[0]) return batch;
+        var shape = (int[])batch.Shape.Clone();
+        shape[0] = count;
+        var t = Tensor.Scratch(shape);
+        int per = batch.SizeFrom(1);
+        batch.Data.AsSpan(start * per, count * per).CopyTo(t.Data);
+        return t;
+    }
+
+    /// <summary>Adds, for each t, how many images the running sum of outputs over steps 1..t classifies correctly.</summary>
+    public static void CountCorrectByStep(Tensor outputs, int batch, int steps, ReadOnlySpan<int> labels, long[] correct)
+    {
+        int k = outputs.SizeFrom(1);
+        var sum = new float[batch * k];
+        for (int t = 0; t < steps; t++)
+        {
+            TensorPrimitives.Add(sum, outputs.Data.AsSpan(t * batch * k, batch * k), sum);
+            correct[t] += Evaluation.CountCorrect(sum, k, labels);
+        }
+    }
+
+    private static void RecordAnn(Module ann, Tensor x, Dictionary<string, Tensor> byLayer)
+    {
+        ann.Eval();
+        using var rec = ActivationRecorder.Start();
+        ann.Forward(new Variable(x));
+        foreach (var (name, m) in ann.NamedModules())
+            if (m is Activation && rec.Outputs(m).Count > 0) byLayer[name] = rec.Outputs(m)[^1];
+    }
+
+    /// <summary>Σ over images of the mean over neurons of |mean_t output − ANN activation|.</summary>
+    private static double MeanAbsRateError(Tensor output, Tensor annAct, int steps)
+    {
+        int n = annAct.Length;
+        if (output.Length != (long)n * steps) return 0;
+        var rate = new float[n];
+        for (int t = 0; t < steps; t++) TensorPrimitives.Add(rate, output.Data.AsSpan(t * n, n), rate);
+        TensorPrimitives.Multiply(rate, 1f / steps, rate);
+        TensorPrimitives.Subtract(rate, annAct.Data, rate);
+        return TensorPrimitives.SumOfMagnitudes(rate) / (n / annAct.Shape[0]);
+    }
+}

@@ -1,0 +1,54 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Conversion;
+using SpikeSharp.Nn;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Snn;
+
+/// <summary>
+/// A converted model: the ANN's module tree with its activations swapped for <see cref="IfNeuron"/>s (parameters
+/// shared). <see cref="Run"/> simulates layer-major: the input [B, …] is constant over time (direct encoding), so
+/// every layer before the first neuron runs once; the first neuron expands it to [T·B, …].
+/// </summary>
+public sealed class SpikingNetwork
+{
+    private readonly List<ModuleSwap> _swaps;
+    private bool _restored;
+
+    public Module Model { get; }
+
+    /// <summary>Neurons in forward order.</summary>
+    public IReadOnlyList<IfNeuron> Neurons { get; }
+
+    public SpikingNetwork(Module model, IReadOnlyList<IfNeuron> neurons, List<ModuleSwap> swaps)
+    {
+        (Model, Neurons, _swaps) = (model, neurons, swaps);
+    }
+
+    /// <summary>Clears membrane state and sets batch and steps per call on every neuron.</summary>
+    public void Configure(int batch, int steps)
+    {
+        foreach (var n in Neurons) n.Configure(batch, steps);
+    }
+
+    /// <summary>Simulates <paramref name="steps"/> steps from the current state (call <see cref="Configure"/> first to
+    /// start from v0). Returns output-layer values [steps·B, K], step-major rows (row = t·B + b).</summary>
+    public Tensor Run(Tensor images, int steps)
+    {
+        int batch = images.Shape[0];
+        foreach (var n in Neurons)
+            if (n.Steps != steps) throw new InvalidOperationException("call Configure(batch, steps) before Run");
+        var y = Model.Forward(new Variable(images)).Value;
+        if (y.Shape[0] != batch * steps)
+            throw new InvalidOperationException($"output has {y.Shape[0]} rows, expected {batch * steps}: no spiking layer reached the output");
+        return y;
+    }
+
+    /// <summary>Undoes the conversion: the original activations (and unfolded BN) are back in the model.</summary>
+    public void RestoreAnn()
+    {
+        if (_restored) return;
+        for (int i = _swaps.Count - 1; i >= 0; i--) _swaps[i].Undo();
+        _restored = true;
+    }
+}
