@@ -15,6 +15,7 @@ public static class Program
             "accurate after a few time steps, and report accuracy per step, spikes and energy.")
         {
             TrainCommand.Create(),
+            EvaluateCommand.Create(),
             BenchCommand.Create(),
         };
         var parse = root.Parse(args);

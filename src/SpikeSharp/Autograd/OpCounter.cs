@@ -7,10 +7,9 @@ namespace SpikeSharp.Autograd;
 
 /// <summary>
 /// Counts the work of the linear ops (convolution, fully connected) run on this thread while a scope is open.
-/// ANN mode: multiply-accumulates per layer. Spiking mode (layer-major, <see cref="StartSpiking"/>): an op whose input
-/// has B rows (constant analog input, the first layer under direct encoding) adds its MACs at every step; an op on
-/// [T·B, …] spike input adds synaptic operations per step t = MACs of one row × fraction of nonzero inputs in the rows of
-/// step t. (After average pooling a nonzero input may stand for one to k² spikes; counting it once per fan-out
+/// ANN mode: multiply-accumulates per layer. Spiking mode (layer-major, <see cref="StartSpiking"/>): ops before the
+/// first neuron of a run see the analog image (direct encoding) and count MACs; ops after it see spikes and count
+/// synaptic operations per step t = MACs of one row × fraction of nonzero inputs in the rows of step t. (After average pooling a nonzero input may stand for one to k² spikes; counting it once per fan-out
 /// over-counts at most, never under-counts.)
 /// </summary>
 public sealed class OpCounter : IDisposable
@@ -27,11 +26,15 @@ public sealed class OpCounter : IDisposable
     public int Batch { get; }
     public int Steps { get; }
 
-    /// <summary>Spiking mode: MACs on analog (non-spike) input per step, summed over the batch.</summary>
+    /// <summary>Spiking mode: MACs on analog (non-spike) input, summed over the batch and over forward calls. A constant
+    /// input is computed once per call, so for a single call of any length this is the analog MACs of one step.</summary>
     public double AnalogMacsPerStep { get; private set; }
 
     /// <summary>Spiking mode: synaptic operations at each step, summed over the batch.</summary>
     public double[] SynapticOpsByStep { get; }
+
+    /// <summary>Spiking mode: synaptic operations of runs with another number of steps (pre-simulation, calibration).</summary>
+    public double ExtraSynapticOps { get; private set; }
 
     private OpCounter(int batch, int steps)
     {
@@ -44,15 +47,35 @@ public sealed class OpCounter : IDisposable
 
     public static OpCounter StartSpiking(int batch, int steps) => t_current = new OpCounter(batch, steps);
 
+    private bool _pastFirstNeuron;
+
+    /// <summary>A spiking forward pass starts: the next ops see the analog input.</summary>
+    internal static void BeginRun()
+    {
+        if (t_current is { } c) c._pastFirstNeuron = false;
+    }
+
+    /// <summary>A neuron layer ran: the ops after it see spikes.</summary>
+    internal static void NeuronReached()
+    {
+        if (t_current is { } c) c._pastFirstNeuron = true;
+    }
+
     /// <summary>Records one linear op: macsPerRow = MACs for one row (sample, step) of its input.</summary>
     internal static void Add(string op, long macsPerRow, Tensor input)
     {
         if (t_current is not { } c) return;
         int rows = input.Shape[0];
         if (c.Steps == 0) { c.Layers.Add((op, macsPerRow * rows)); return; }
-        if (rows == c.Batch) { c.AnalogMacsPerStep += (double)macsPerRow * rows; return; }
+        // A constant analog input is computed once but stands for one MAC pass per step of the run that consumes it.
+        if (!c._pastFirstNeuron) { c.AnalogMacsPerStep += (double)macsPerRow * rows; return; }
         int perRow = input.SizeFrom(1), perStep = perRow * c.Batch;
-        for (int t = 0; t < c.Steps && (t + 1) * perStep <= input.Length; t++)
+        if (rows != c.Batch * c.Steps)
+        {
+            c.ExtraSynapticOps += (double)macsPerRow * CountNonZero(input.Data) / perRow;
+            return;
+        }
+        for (int t = 0; t < c.Steps; t++)
             c.SynapticOpsByStep[t] += (double)macsPerRow * CountNonZero(input.Data.AsSpan(t * perStep, perStep)) / perRow;
     }
 

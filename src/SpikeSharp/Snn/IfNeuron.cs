@@ -95,6 +95,7 @@ public sealed class IfNeuron : Module
         });
         for (int w = 0; w < WorkerPool.Shared.Count; w++)
             for (int t = 0; t < steps; t++) counts[t] += partial[w * steps + t];
+        OpCounter.NeuronReached();
         Observer?.Invoke(this, counts, y);
         return new Variable(y);
     }

@@ -1,4 +1,5 @@
 using SpikeSharp.Autograd;
+using SpikeSharp.Conversion.Methods;
 using SpikeSharp.Data;
 using SpikeSharp.Nn;
 using SpikeSharp.Tensors;
@@ -17,9 +18,10 @@ public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPe
     public double FiringRate(int images, int t) => SpikesByStep.Take(t).Sum() / Math.Max(1.0, (double)NeuronsPerImage * images * t);
 }
 
-/// <summary>What one simulation measured; per-step arrays are indexed t − 1.</summary>
+/// <summary>What one simulation measured; per-step arrays are indexed t − 1. Extra steps (pre-simulation,
+/// calibration runs) are reported apart from the counted steps.</summary>
 public sealed record SimulationResult(int Images, int Steps, long[] CorrectByStep, IReadOnlyList<LayerActivity> Layers,
-    double AnalogMacsPerImagePerStep, double[] SopsPerImageByStep)
+    double AnalogMacsPerImagePerStep, double[] SopsPerImageByStep, int ExtraSteps, double ExtraSopsPerImage)
 {
     public double Accuracy(int t) => Images == 0 ? 0 : (double)CorrectByStep[t - 1] / Images;
 
@@ -30,7 +32,8 @@ public sealed record SimulationResult(int Images, int Steps, long[] CorrectBySte
     public double FiringRate(int t) =>
         Layers.Sum(l => l.SpikesByStep.Take(t).Sum()) / Math.Max(1.0, (double)Layers.Sum(l => l.NeuronsPerImage) * Images * t);
 
-    public double EnergyPj(EnergyModel e, int t) => e.Snn(AnalogMacsPerImagePerStep * t, Sops(t));
+    /// <summary>Energy per image for counted steps 1..t plus the extra steps.</summary>
+    public double EnergyPj(EnergyModel e, int t) => e.Snn(AnalogMacsPerImagePerStep * (t + ExtraSteps), Sops(t) + ExtraSopsPerImage);
 }
 
 /// <summary>
@@ -46,16 +49,18 @@ public sealed class Simulator
     /// <summary>Called with (images done, images total) after each chunk.</summary>
     public Action<int, int>? OnProgress { get; init; }
 
-    public SimulationResult Run(SpikingNetwork snn, DataLoader loader, int steps, Module? ann = null)
+    public SimulationResult Run(SpikingNetwork snn, DataLoader loader, int steps, Module? ann = null, ConversionMethod? method = null)
     {
         if (steps <= 0) throw new SpikeSharpException($"the number of time steps must be positive, got {steps}");
+        method ??= new QcfsConversion();
+        method.Validate(steps);
         int layers = snn.Neurons.Count;
         var spikes = Enumerable.Range(0, layers).Select(_ => new long[steps]).ToArray();
         var perImage = new long[layers];
         var annErr = new double[layers];
         var correct = new long[steps];
         var sops = new double[steps];
-        double analog = 0;
+        double extraSops = 0, analogPerImageStep = -1;
         int images = 0, chunkImages = 0;
         var annByLayer = new Dictionary<string, Tensor>();
         var index = snn.Neurons.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
@@ -63,6 +68,8 @@ public sealed class Simulator
         foreach (var neuron in snn.Neurons)
             neuron.Observer = (n, counts, output) =>
             {
+                // Runs of another length are pre-simulation or calibration: not part of the counted steps.
+                if (counts.Length != steps) return;
                 int i = index[n];
                 for (int t = 0; t < counts.Length; t++) spikes[i][t] += counts[t];
                 perImage[i] = output.Length / ((long)chunkImages * steps);
@@ -79,13 +86,13 @@ public sealed class Simulator
                     using var scope = arena.Activate();
                     var x = Rows(batch.Images, b0, chunkImages);
                     annByLayer.Clear();
+                    if (analogPerImageStep < 0) analogPerImageStep = AnalogMacsPerImageStep(snn, x);
                     if (ann != null) RecordAnn(ann, x, annByLayer);
-                    snn.Configure(chunkImages, steps);
                     using (var counter = OpCounter.StartSpiking(chunkImages, steps))
                     {
-                        var logits = snn.Run(x, steps);
-                        analog += counter.AnalogMacsPerStep;
+                        var logits = method.Simulate(snn, x, steps);
                         for (int t = 0; t < steps; t++) sops[t] += counter.SynapticOpsByStep[t];
+                        extraSops += counter.ExtraSynapticOps;
                         CountCorrectByStep(logits, chunkImages, steps, batch.Labels.AsSpan(b0, chunkImages), correct);
                     }
                     images += chunkImages;
@@ -99,8 +106,27 @@ public sealed class Simulator
         }
         var activity = snn.Neurons.Select((n, i) => new LayerActivity(n.LayerName, n.Threshold, perImage[i], spikes[i],
             ann != null && images > 0 ? annErr[i] / images : null)).ToList();
-        return new SimulationResult(images, steps, correct, activity, images == 0 ? 0 : analog / images / steps,
-            sops.Select(s => images == 0 ? 0 : s / images).ToArray());
+        return new SimulationResult(images, steps, correct, activity, Math.Max(0, analogPerImageStep),
+            sops.Select(s => images == 0 ? 0 : s / images).ToArray(), method.ExtraSteps, images == 0 ? 0 : extraSops / images);
+    }
+
+    /// <summary>MACs of the layers before the first neuron for one image and one step (they see the analog image).</summary>
+    private static double AnalogMacsPerImageStep(SpikingNetwork snn, Tensor batch)
+    {
+        var one = Rows(batch, 0, 1);
+        var observers = snn.Neurons.Select(n => n.Observer).ToList();
+        foreach (var n in snn.Neurons) n.Observer = null;
+        try
+        {
+            using var counter = OpCounter.StartSpiking(1, 1);
+            snn.Configure(1, 1);
+            snn.Run(one, 1);
+            return counter.AnalogMacsPerStep;
+        }
+        finally
+        {
+            for (int i = 0; i < observers.Count; i++) snn.Neurons[i].Observer = observers[i];
+        }
     }
 
     /// <summary>Rows [start, start+count) of a batch tensor (a copy in the active arena).</summary>

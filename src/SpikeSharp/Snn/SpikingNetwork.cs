@@ -38,6 +38,7 @@ public sealed class SpikingNetwork
         int batch = images.Shape[0];
         foreach (var n in Neurons)
             if (n.Steps != steps) throw new InvalidOperationException("call Configure(batch, steps) before Run");
+        OpCounter.BeginRun();
         var y = Model.Forward(new Variable(images)).Value;
         if (y.Shape[0] != batch * steps)
             throw new InvalidOperationException($"output has {y.Shape[0]} rows, expected {batch * steps}: no spiking layer reached the output");

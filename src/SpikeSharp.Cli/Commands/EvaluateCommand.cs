@@ -1,0 +1,68 @@
+using System.CommandLine;
+using SpikeSharp.Conversion;
+using SpikeSharp.Conversion.Methods;
+using SpikeSharp.Data;
+using SpikeSharp.Interop;
+using SpikeSharp.Reporting;
+using SpikeSharp.Snn;
+
+namespace SpikeSharp.Cli.Commands;
+
+/// <summary><c>spikesharp evaluate</c>: ANN accuracy and, per method, SNN accuracy per time step, firing rates and
+/// energy for a checkpoint (CLI.md).</summary>
+internal static class EvaluateCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = CliOptions.Make<string>("--checkpoint", "checkpoint directory (model.safetensors + model.json)", required: true);
+        var data = CliOptions.Make<string>("--data", "directory with the dataset files (the dataset named in model.json)", required: true);
+        var method = CliOptions.Make<string[]>("--method", $"conversion methods: {string.Join(", ", ConversionMethods.Names)} (none: ANN only)");
+        method.AllowMultipleArgumentsPerToken = true;
+        var timesteps = CliOptions.Make<string>("--timesteps", "counted time steps to report", "1,2,4,8,16,32");
+        var presim = CliOptions.Make<int>("--presim", "τ for srp, ρ for cos", 4);
+        var batch = CliOptions.Make<int>("--batch", "images per batch", 128);
+        var limit = CliOptions.Make<int?>("--limit", "evaluate only the first N test images");
+        var energy = CliOptions.Make<string>("--energy", $"energy preset: {string.Join(", ", EnergyModel.Presets.Select(p => p.Name))}", "45nm-fp32");
+        var json = CliOptions.JsonOut();
+        var cmd = new Command("evaluate", "Evaluate a checkpoint as an ANN and, converted with each method, as an SNN.\n\nExample:\n  " +
+            "spikesharp evaluate --checkpoint runs/r20/best --data ../shared/datasets/fashion-mnist --method qcfs --timesteps 1,2,4,8,16,32 --json eval.json")
+        { checkpoint, data, method, timesteps, presim, batch, limit, energy, json };
+        cmd.SetAction(r => Program.Guard(() =>
+        {
+            var steps = CliOptions.ParseIntList(r.GetValue(timesteps)!, "--timesteps");
+            var methods = (r.GetValue(method) ?? []).SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries))
+                .Select(m => ConversionMethods.Create(m, r.GetValue(presim))).ToList();
+            var report = Evaluate(r.GetValue(checkpoint)!, r.GetValue(data)!, methods, steps, r.GetValue(batch), r.GetValue(limit),
+                EnergyModel.Get(r.GetValue(energy)!));
+            Console.Write(report.ToTable());
+            CliOptions.WriteJson(r.GetValue(json), report.ToJson());
+            return Program.Ok;
+        }));
+        return cmd;
+    }
+
+    public static EvaluationReport Evaluate(string checkpointDir, string dataDir, IReadOnlyList<ConversionMethod> methods, int[] steps,
+        int batch, int? limit, EnergyModel energy)
+    {
+        if (batch <= 0) throw new SpikeSharpException($"--batch must be > 0, got {batch}");
+        var cp = Checkpoint.Load(checkpointDir);
+        var test = Datasets.Load(cp.Data.Dataset, dataDir, train: false);
+        if (limit is { } n)
+        {
+            if (n <= 0) throw new SpikeSharpException($"--limit must be > 0, got {n}");
+            test = test.Take(Math.Min(n, test.Count));
+        }
+        ImageDataset? train = null;
+        try { train = Datasets.Load(cp.Data.Dataset, dataDir, train: true); }
+        catch (SpikeSharpException) { /* calibration data is optional; methods that need it say so */ }
+        var evaluator = new ConversionEvaluator
+        {
+            CheckpointDir = checkpointDir, Test = test, Train = train, BatchSize = batch, Energy = energy,
+            Log = msg => Console.Error.WriteLine(msg),
+            OnProgress = CliOptions.Interactive ? (m, done, total) => Console.Error.Write($"\r{m}: {done}/{total} images   ") : null,
+        };
+        var report = evaluator.Run(methods, steps);
+        if (CliOptions.Interactive) Console.Error.Write("\r" + new string(' ', 60) + "\r");
+        return report;
+    }
+}

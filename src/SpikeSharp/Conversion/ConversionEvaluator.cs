@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using SpikeSharp.Autograd;
+using SpikeSharp.Conversion.Methods;
+using SpikeSharp.Data;
+using SpikeSharp.Interop;
+using SpikeSharp.Reporting;
+using SpikeSharp.Snn;
+using SpikeSharp.Training;
+
+namespace SpikeSharp.Conversion;
+
+/// <summary>
+/// The evaluate pipeline: load a checkpoint, measure the ANN on the test images, then for each method convert a fresh
+/// copy of the model and simulate the SNN for max(t) steps, reporting every requested t from that one run.
+/// Calibration, where a method needs it, uses TRAINING images only.
+/// </summary>
+public sealed class ConversionEvaluator
+{
+    public required string CheckpointDir { get; init; }
+    public required ImageDataset Test { get; init; }
+    /// <summary>Training images for calibration (threshold balancing, methods that calibrate); may be null.</summary>
+    public ImageDataset? Train { get; init; }
+    public int BatchSize { get; init; } = 128;
+    public EnergyModel Energy { get; init; } = EnergyModel.Fp32;
+    public Action<string>? Log { get; init; }
+    public Action<string, int, int>? OnProgress { get; init; }
+
+    public EvaluationReport Run(IReadOnlyList<ConversionMethod> methods, IReadOnlyList<int> timesteps)
+    {
+        if (timesteps.Count == 0 || timesteps.Any(t => t <= 0)) throw new SpikeSharpException("--timesteps must list positive integers");
+        int horizon = timesteps.Max();
+        foreach (var m in methods) m.Validate(horizon);
+        var annCheckpoint = Checkpoint.Load(CheckpointDir);
+        var ann = annCheckpoint.Model;
+        ann.Eval();
+        var transform = TransformSpec.ForEval(annCheckpoint.Spec.InChannels, annCheckpoint.Spec.Height, annCheckpoint.Spec.Width,
+            new Normalization(annCheckpoint.Data.Mean, annCheckpoint.Data.Std));
+        transform.Validate(Test);
+        using var loader = new DataLoader(Test, BatchSize, transform, shuffle: false, train: false, seed: 0);
+        Log?.Invoke($"ANN: {annCheckpoint.Spec.Name}, {Test.Count} test images");
+        double annAccuracy = Evaluation.Accuracy(ann, loader);
+        long macs = MacsPerImage(annCheckpoint);
+        var reports = new List<SnnReport>();
+        foreach (var method in methods)
+        {
+            var sw = Stopwatch.StartNew();
+            var copy = Checkpoint.Load(CheckpointDir).Model;
+            var calibration = CalibrationImages(transform, annCheckpoint);
+            var snn = Converter.Convert(copy, method.Options, calibration?.Images, Log);
+            Log?.Invoke($"SNN ({method.Name}): {snn.Neurons.Count} spiking layers, T = {horizon}{(method.ExtraSteps > 0 ? $" + {method.ExtraSteps} extra steps" : "")}");
+            var sim = new Simulator { OnProgress = (done, total) => OnProgress?.Invoke(method.Name, done, total) };
+            var result = sim.Run(snn, loader, horizon, ann, method);
+            int calImages = method.CalibrationImages + (calibration?.Count ?? 0);
+            string calData = calImages > 0 ? "training split" : "none";
+            reports.Add(SnnReport.From(method.Name, method.Description, calImages, calData, result, timesteps, Energy, sw.Elapsed.TotalSeconds));
+        }
+        return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, Test.Count, annAccuracy, macs, Energy, reports, CheckpointDir);
+    }
+
+    /// <summary>Threshold balancing for ReLU checkpoints needs calibration images: the first 512 training images.</summary>
+    private (List<Tensors.Tensor> Images, int Count)? CalibrationImages(TransformSpec transform, Checkpoint cp)
+    {
+        if (cp.Spec.ActivationOrDefault.Kind != "relu") return null;
+        if (Train == null) throw new SpikeSharpException("this checkpoint uses plain ReLU: converting it needs training images for threshold balancing, but none were found in --data");
+        var subset = Train.Take(Math.Min(512, Train.Count));
+        using var l = new DataLoader(subset, BatchSize, transform, shuffle: false, train: false, seed: 0);
+        var images = l.Epoch(0).Select(b => b.Images.Clone()).ToList();
+        return (images, subset.Count);
+    }
+
+    private static long MacsPerImage(Checkpoint cp)
+    {
+        using var counter = OpCounter.Start();
+        cp.Model.Forward(new Variable(new Tensors.Tensor(1, cp.Spec.InChannels, cp.Spec.Height, cp.Spec.Width)));
+        return counter.TotalMacs;
+    }
+}

@@ -1,0 +1,57 @@
+using SpikeSharp.Snn;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Conversion.Methods;
+
+/// <summary>
+/// One published conversion recipe (spec §8b "Method = preset"). The converter builds the SNN; a method may change
+/// the conversion options, calibrate on training images, and change how one batch is simulated (pre-simulation,
+/// per-layer offsets). Each method is one file overriding only what it changes.
+/// </summary>
+public abstract class ConversionMethod
+{
+    /// <summary>The name used by <c>--method</c>.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>One line for help and reports, with the paper and spec section.</summary>
+    public abstract string Description { get; }
+
+    public virtual ConversionOptions Options => new();
+
+    /// <summary>Steps simulated before the counted steps (τ for SRP, ρ for COS); reported separately from T.</summary>
+    public virtual int ExtraSteps => 0;
+
+    /// <summary>Training images a calibration used (0 when none).</summary>
+    public virtual int CalibrationImages => 0;
+
+    /// <summary>Checks settings against the horizon T before any work.</summary>
+    public virtual void Validate(int steps) { }
+
+    /// <summary>Simulates one batch for <paramref name="steps"/> counted steps; returns the output layer [steps·B, K].</summary>
+    public virtual Tensor Simulate(SpikingNetwork snn, Tensor images, int steps)
+    {
+        snn.Configure(images.Shape[0], steps);
+        return snn.Run(images, steps);
+    }
+}
+
+/// <summary>QCFS (Bu et al., ICLR 2022; spec §1): θ = λ, v(0) = θ/2, fire on v ≥ θ, soft reset, direct input.</summary>
+public sealed class QcfsConversion : ConversionMethod
+{
+    public override string Name => "qcfs";
+    public override string Description => "QCFS (Bu et al. 2022, spec §1): IF neurons with θ = λ and v(0) = θ/2";
+}
+
+/// <summary>The methods <c>--method</c> accepts.</summary>
+public static class ConversionMethods
+{
+    public static readonly string[] Names = ["qcfs", "srp", "cos", "dual-phase", "bit-serial"];
+
+    /// <summary>Builds a method with the papers' defaults; presim is τ for srp and ρ for cos.</summary>
+    public static ConversionMethod Create(string name, int presim = 4) => name switch
+    {
+        "qcfs" => new QcfsConversion(),
+        _ when Names.Contains(name) => throw new SpikeSharpException($"method '{name}' is not implemented yet; available: qcfs"),
+        _ => throw new SpikeSharpException($"unknown method '{name}'; expected one of {string.Join(", ", Names)}"),
+    };
+}

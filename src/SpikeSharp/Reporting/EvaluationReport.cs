@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using SpikeSharp.Snn;
+
+namespace SpikeSharp.Reporting;
+
+/// <summary>One method's SNN results in a report (CLI.md JSON "snn" entries). Keys of the per-t maps are counted steps t.</summary>
+public sealed record SnnReport(string Method, string Description, int ExtraSteps, int CalibrationImages, string CalibrationData,
+    SortedDictionary<int, double> AccuracyByT, IReadOnlyList<(string Layer, double Rate)> FiringRateByLayer,
+    SortedDictionary<int, double> FiringRateByT, SortedDictionary<int, double> SopsByT, SortedDictionary<int, double> EnergyPjByT,
+    IReadOnlyList<LayerActivity> Layers, double Seconds)
+{
+    public static SnnReport From(string method, string description, int calibrationImages, string calibrationData,
+        SimulationResult r, IEnumerable<int> timesteps, EnergyModel energy, double seconds)
+    {
+        var ts = timesteps.Where(t => t <= r.Steps).ToList();
+        return new SnnReport(method, description, r.ExtraSteps, calibrationImages, calibrationData,
+            new(ts.ToDictionary(t => t, r.Accuracy)),
+            r.Layers.Select(l => (l.Layer, l.FiringRate(r.Images, r.Steps))).ToList(),
+            new(ts.ToDictionary(t => t, r.FiringRate)),
+            new(ts.ToDictionary(t => t, t => r.Sops(t) + r.ExtraSopsPerImage)),
+            new(ts.ToDictionary(t => t, t => r.EnergyPj(energy, t))),
+            r.Layers, seconds);
+    }
+}
+
+/// <summary>
+/// Results of evaluating one checkpoint: ANN accuracy and, per method, SNN accuracy for every requested t, firing
+/// rates, synaptic operations and energy. Serializes to the stable JSON of CLI.md and to a Markdown table.
+/// </summary>
+public sealed record EvaluationReport(string Model, string Dataset, int TestImages, double AnnAccuracy, long MacsPerImage,
+    EnergyModel Energy, IReadOnlyList<SnnReport> Snn, string Checkpoint)
+{
+    public double AnnEnergyPj => Energy.Ann(MacsPerImage);
+
+    public JsonObject ToJson()
+    {
+        static JsonObject ByT(SortedDictionary<int, double> d)
+        {
+            var o = new JsonObject();
+            foreach (var (t, v) in d) o[t.ToString(CultureInfo.InvariantCulture)] = v;
+            return o;
+        }
+        var snn = new JsonArray();
+        foreach (var s in Snn)
+            snn.Add(new JsonObject
+            {
+                ["method"] = s.Method,
+                ["description"] = s.Description,
+                ["extra_steps"] = s.ExtraSteps,
+                ["calibration_images"] = s.CalibrationImages,
+                ["calibration_data"] = s.CalibrationData,
+                ["accuracy_by_t"] = ByT(s.AccuracyByT),
+                ["firing_rate_by_t"] = ByT(s.FiringRateByT),
+                ["firing_rate_by_layer"] = new JsonArray(s.FiringRateByLayer.Select(l => (JsonNode)new JsonObject { ["layer"] = l.Layer, ["rate"] = l.Rate }).ToArray()),
+                ["ann_error_by_layer"] = new JsonArray(s.Layers.Where(l => l.AnnError != null)
+                    .Select(l => (JsonNode)new JsonObject { ["layer"] = l.Layer, ["mean_abs_error"] = l.AnnError }).ToArray()),
+                ["spikes_by_layer_and_t"] = new JsonArray(s.Layers.Select(l => (JsonNode)new JsonObject
+                {
+                    ["layer"] = l.Layer, ["threshold"] = l.Threshold, ["neurons_per_image"] = l.NeuronsPerImage,
+                    ["spikes"] = new JsonArray(l.SpikesByStep.Select(c => (JsonNode)c).ToArray()),
+                }).ToArray()),
+                ["sops_per_image"] = ByT(s.SopsByT),
+                ["energy_pj_per_image"] = ByT(s.EnergyPjByT),
+                ["seconds"] = s.Seconds,
+            });
+        return new JsonObject
+        {
+            ["model"] = Model,
+            ["dataset"] = Dataset,
+            ["checkpoint"] = Checkpoint,
+            ["test_images"] = TestImages,
+            ["ann_accuracy"] = AnnAccuracy,
+            ["macs_per_image"] = MacsPerImage,
+            ["ann_energy_pj_per_image"] = AnnEnergyPj,
+            ["energy_model"] = Energy.Name,
+            ["energy_formula"] = Energy.Formula,
+            ["snn"] = snn,
+        };
+    }
+
+    /// <summary>The table printed by evaluate and demo: one row per method and t.</summary>
+    public string ToTable()
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        sb.AppendLine(string.Create(inv, $"{Model} on {Dataset}: {TestImages} test images; ANN accuracy {AnnAccuracy:P2}; {MacsPerImage / 1e6:0.##} M MACs = {AnnEnergyPj / 1e6:0.###} µJ per image"));
+        sb.AppendLine($"{"method",-11} {"extra",5} {"t",4} {"accuracy",9} {"vs ANN",7} {"rate",7} {"SOPs/img",10} {"energy",9} {"vs ANN",7}");
+        foreach (var s in Snn)
+            foreach (var (t, acc) in s.AccuracyByT)
+                sb.AppendLine(string.Create(inv,
+                    $"{s.Method,-11} {s.ExtraSteps,5} {t,4} {acc,9:P2} {(acc - AnnAccuracy) * 100,7:+0.00;-0.00} {s.FiringRateByT[t],7:0.0000} {s.SopsByT[t] / 1e6,9:0.00}M {s.EnergyPjByT[t] / 1e6,7:0.000}µJ {s.EnergyPjByT[t] / AnnEnergyPj,6:0.00}x"));
+        sb.AppendLine($"energy: {Energy.Formula}");
+        sb.AppendLine("'extra' = steps simulated before the counted steps t (pre-simulation/calibration); total latency = extra + t.");
+        return sb.ToString();
+    }
+}
