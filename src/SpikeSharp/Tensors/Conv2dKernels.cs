@@ -95,27 +95,33 @@ public static class Conv2dKernels
         int groups = (g.N + G - 1) / G;
         int inImage = g.InChannels * g.InPlane;
         int wLen = g.OutChannels * g.ColRows, partLen = wLen + g.OutChannels;
-        float[] partials = ArrayPool<float>.Shared.Rent(partLen * pool.Count);
+        // One partial sum per fixed slice of groups (not per thread), reduced in slice order: the result does not
+        // depend on which thread ran which slice, so runs are bit-reproducible for a given thread count.
+        int slices = Math.Min(pool.Count, groups), perSlice = (groups + slices - 1) / slices;
+        float[] partials = ArrayPool<float>.Shared.Rent(partLen * slices);
         try
         {
-            partials.AsSpan(0, partLen * pool.Count).Clear();
-            pool.For(groups, (gi, worker) =>
+            partials.AsSpan(0, partLen * slices).Clear();
+            pool.For(slices, (slice, _) =>
             {
-                int n0 = gi * G, count = Math.Min(G, g.N - n0), cols = count * g.OutPlane;
-                int ld = Gemm.PaddedLeadingDimension(cols);
-                var col = ThreadScratch.Get(0, g.ColRows * ld);
-                var gyMat = ThreadScratch.Get(1, g.OutChannels * ld);
-                for (int i = 0; i < count; i++)
-                    Im2Col.Expand(g, x.AsSpan((n0 + i) * inImage, inImage), col, ld, i * g.OutPlane);
-                GatherOutputs(g, gy, n0, count, gyMat, ld);
-                var part = partials.AsSpan(worker * partLen, partLen);
-                Gemm.Multiply(false, true, g.OutChannels, g.ColRows, cols, gyMat, ld, col, ld, part, g.ColRows, accumulate: true);
-                for (int co = 0; co < g.OutChannels; co++)
-                    part[wLen + co] += TensorPrimitives.Sum(gyMat.AsSpan(co * ld, cols));
+                var part = partials.AsSpan(slice * partLen, partLen);
+                for (int gi = slice * perSlice; gi < Math.Min(groups, (slice + 1) * perSlice); gi++)
+                {
+                    int n0 = gi * G, count = Math.Min(G, g.N - n0), cols = count * g.OutPlane;
+                    int ld = Gemm.PaddedLeadingDimension(cols);
+                    var col = ThreadScratch.Get(0, g.ColRows * ld);
+                    var gyMat = ThreadScratch.Get(1, g.OutChannels * ld);
+                    for (int i = 0; i < count; i++)
+                        Im2Col.Expand(g, x.AsSpan((n0 + i) * inImage, inImage), col, ld, i * g.OutPlane);
+                    GatherOutputs(g, gy, n0, count, gyMat, ld);
+                    Gemm.Multiply(false, true, g.OutChannels, g.ColRows, cols, gyMat, ld, col, ld, part, g.ColRows, accumulate: true);
+                    for (int co = 0; co < g.OutChannels; co++)
+                        part[wLen + co] += TensorPrimitives.Sum(gyMat.AsSpan(co * ld, cols));
+                }
             });
-            for (int wk = 0; wk < pool.Count; wk++)
+            for (int sl = 0; sl < slices; sl++)
             {
-                var part = partials.AsSpan(wk * partLen, partLen);
+                var part = partials.AsSpan(sl * partLen, partLen);
                 TensorPrimitives.Add(gw.AsSpan(0, wLen), part[..wLen], gw.AsSpan(0, wLen));
                 if (gb != null) TensorPrimitives.Add(gb.AsSpan(0, g.OutChannels), part[wLen..], gb.AsSpan(0, g.OutChannels));
             }

@@ -1,0 +1,115 @@
+using System.Text.Json.Nodes;
+using SpikeSharp.Interop;
+using Xunit;
+
+namespace SpikeSharp.Tests.Cli;
+
+[CollectionDefinition("cli", DisableParallelization = true)]
+public sealed class CliCollection { }
+
+/// <summary>End-to-end runs of the <c>spikesharp</c> commands in-process on the bundled MNIST sample.</summary>
+[Collection("cli")]
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "spikesharp-cli-" + Guid.NewGuid().ToString("N"));
+
+    public static string DataDir
+    {
+        get
+        {
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "data", "t10k-labels-idx1-ubyte.gz"))) return Path.Combine(d.FullName, "data");
+            throw new InvalidOperationException("bundled data/ not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, true); } catch (DirectoryNotFoundException) { }
+    }
+
+    /// <summary>Runs the CLI and returns (exit code, stdout, stderr).</summary>
+    public static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try { return (SpikeSharp.Cli.Program.Main(args), o.ToString(), e.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+    }
+
+    private string Train(string name, int epochs, bool resume = false, string limit = "512") =>
+        Run(["train", "--model", "cnn-small", "--dataset", "mnist", "--data", DataDir, "--out", Path.Combine(_dir, name),
+            "--preset", "qcfs", "--augment", "none", "--epochs", epochs.ToString(), "--batch", "64", "--limit", limit, "--width", "0.5",
+            .. (resume ? new[] { "--resume" } : []), "--json", Path.Combine(_dir, name + ".json")]) is var (code, _, err) && code == 0
+            ? Path.Combine(_dir, name) : throw new Xunit.Sdk.XunitException($"train failed ({code}): {err}");
+
+    [Fact]
+    public void TrainThenEvaluateWritesTheDocumentedJson()
+    {
+        string run = Train("t", 1);
+        Assert.True(File.Exists(Path.Combine(run, "last", "model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(run, "best", "model.json")));
+        Assert.Single(File.ReadAllLines(Path.Combine(run, "train_log.jsonl")));
+        string json = Path.Combine(_dir, "eval.json");
+        var (code, stdout, err) = Run("evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "qcfs",
+            "--timesteps", "1,2,4", "--limit", "96", "--batch", "32", "--json", json);
+        Assert.True(code == 0, err);
+        Assert.Contains("ANN accuracy", stdout);
+        var doc = JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal("cnn-small", doc["model"]!.GetValue<string>());
+        Assert.Equal("mnist", doc["dataset"]!.GetValue<string>());
+        Assert.Equal(96, doc["test_images"]!.GetValue<int>());
+        Assert.InRange(doc["ann_accuracy"]!.GetValue<double>(), 0, 1);
+        Assert.True(doc["macs_per_image"]!.GetValue<long>() > 0);
+        var snn = doc["snn"]![0]!;
+        Assert.Equal("qcfs", snn["method"]!.GetValue<string>());
+        Assert.Equal(0, snn["extra_steps"]!.GetValue<int>());
+        Assert.Equal(new[] { "1", "2", "4" }, snn["accuracy_by_t"]!.AsObject().Select(kv => kv.Key));
+        Assert.Equal(3, snn["firing_rate_by_layer"]!.AsArray().Count);
+        Assert.True(snn["energy_pj_per_image"]!["4"]!.GetValue<double>() > snn["energy_pj_per_image"]!["1"]!.GetValue<double>());
+    }
+
+    [Fact]
+    public void ResumingGivesTheSameResultAsAnUninterruptedRun()
+    {
+        string straight = Train("straight", 2);
+        string resumed = Train("resumed", 1);
+        Train("resumed", 2, resume: true);
+        var a = Safetensors.Read(Path.Combine(straight, "last", "model.safetensors")).Tensors;
+        var b = Safetensors.Read(Path.Combine(resumed, "last", "model.safetensors")).Tensors;
+        Assert.Equal(a.Keys, b.Keys);
+        foreach (var k in a.Keys) Assert.Equal(a[k].Data, b[k].Data);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(resumed, "train_log.jsonl")).Length);
+    }
+
+    [Theory]
+    [InlineData("unknown model 'lenet'", "train", "--model", "lenet", "--dataset", "mnist", "--data", "DATA", "--out", "OUT")]
+    [InlineData("unknown dataset 'svhn'", "train", "--model", "cnn-small", "--dataset", "svhn", "--data", "DATA", "--out", "OUT")]
+    [InlineData("no-such-dir", "train", "--model", "cnn-small", "--dataset", "mnist", "--data", "no-such-dir", "--out", "OUT")]
+    [InlineData("--epochs must be > 0", "train", "--model", "cnn-small", "--dataset", "mnist", "--data", "DATA", "--out", "OUT", "--epochs", "0")]
+    [InlineData("model.safetensors and model.json", "evaluate", "--checkpoint", "no-such-checkpoint", "--data", "DATA")]
+    [InlineData("--frobnicate", "train", "--frobnicate")]
+    [InlineData("unknown benchmark", "bench", "--only", "nope")]
+    public void BadInputExitsWithCode2AndAOneLineMessage(string expected, params string[] args)
+    {
+        args = args.Select(a => a == "DATA" ? DataDir : a == "OUT" ? Path.Combine(_dir, "out") : a).ToArray();
+        var (code, _, err) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, err);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public void EvaluateRejectsBadTimestepsAndMethods()
+    {
+        string run = Train("m", 1, limit: "128");
+        var (code, _, err) = Run("evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "qcfs", "--timesteps", "0,4");
+        Assert.Equal(2, code);
+        Assert.Contains("--timesteps", err);
+        (code, _, err) = Run("evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "coss");
+        Assert.Equal(2, code);
+        Assert.Contains("unknown method 'coss'; expected one of qcfs, srp, cos, dual-phase, bit-serial", err);
+    }
+}
