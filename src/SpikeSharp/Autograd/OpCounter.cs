@@ -47,12 +47,13 @@ public sealed class OpCounter : IDisposable
 
     public static OpCounter StartSpiking(int batch, int steps) => t_current = new OpCounter(batch, steps);
 
-    private bool _pastFirstNeuron;
+    private bool _pastFirstNeuron, _extraRun;
 
-    /// <summary>A spiking forward pass starts: the next ops see the analog input.</summary>
-    internal static void BeginRun()
+    /// <summary>A spiking forward pass starts: the next ops see the analog input. An extra run (pre-simulation,
+    /// calibration) is counted apart from the counted steps.</summary>
+    internal static void BeginRun(bool extra)
     {
-        if (t_current is { } c) c._pastFirstNeuron = false;
+        if (t_current is { } c) (c._pastFirstNeuron, c._extraRun) = (false, extra);
     }
 
     /// <summary>A neuron layer ran: the ops after it see spikes.</summary>
@@ -70,7 +71,7 @@ public sealed class OpCounter : IDisposable
         // A constant analog input is computed once but stands for one MAC pass per step of the run that consumes it.
         if (!c._pastFirstNeuron) { c.AnalogMacsPerStep += (double)macsPerRow * rows; return; }
         int perRow = input.SizeFrom(1), perStep = perRow * c.Batch;
-        if (rows != c.Batch * c.Steps)
+        if (c._extraRun || rows != c.Batch * c.Steps)
         {
             c.ExtraSynapticOps += (double)macsPerRow * CountNonZero(input.Data) / perRow;
             return;

@@ -41,6 +41,10 @@ public sealed class IfNeuron : Module
     /// <summary>The activation this neuron replaced (for ANN comparison and restoring the ANN).</summary>
     public Activation? Source { get; }
 
+    /// <summary>Called when a run starts from v0, with the layer's input ([T·B, …], or [B, …] if constant) and whether it
+    /// is constant; may set <see cref="InitialOffset"/> per sample and neuron first (COS, spec §3).</summary>
+    public Action<IfNeuron, Tensor, bool>? BeforeRun { get; set; }
+
     /// <summary>Receives (neuron, spike counts per step summed over the batch, output [T·B, …]) after every Forward.</summary>
     public Action<IfNeuron, long[], Tensor>? Observer { get; set; }
 
@@ -64,6 +68,8 @@ public sealed class IfNeuron : Module
 
     public int Steps => _steps;
 
+    public int Batch => _batch;
+
     /// <summary>Back to v0 on the next step.</summary>
     public void ResetState() => _v = null;
 
@@ -74,6 +80,7 @@ public sealed class IfNeuron : Module
         if (!constant && rows != _batch * _steps)
             throw new ArgumentException($"neuron '{LayerName}': input has {rows} rows, expected batch {_batch} or steps×batch {_steps * _batch}");
         int perSample = x.Value.SizeFrom(1), n = _batch * perSample;
+        if (_v == null) BeforeRun?.Invoke(this, x.Value, constant);
         var v = _v ??= InitialPotential(n, perSample);
         var outShape = (int[])x.Shape.Clone();
         outShape[0] = _batch * _steps;

@@ -68,8 +68,8 @@ public sealed class Simulator
         foreach (var neuron in snn.Neurons)
             neuron.Observer = (n, counts, output) =>
             {
-                // Runs of another length are pre-simulation or calibration: not part of the counted steps.
-                if (counts.Length != steps) return;
+                // Pre-simulation and calibration runs are extra latency, not counted steps.
+                if (snn.InExtraRun || counts.Length != steps) return;
                 int i = index[n];
                 for (int t = 0; t < counts.Length; t++) spikes[i][t] += counts[t];
                 perImage[i] = output.Length / ((long)chunkImages * steps);

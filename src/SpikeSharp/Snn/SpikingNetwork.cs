@@ -31,14 +31,25 @@ public sealed class SpikingNetwork
         foreach (var n in Neurons) n.Configure(batch, steps);
     }
 
+    /// <summary>True during a run whose steps are not counted (pre-simulation, calibration): observers ignore it.</summary>
+    public bool InExtraRun { get; private set; }
+
     /// <summary>Simulates <paramref name="steps"/> steps from the current state (call <see cref="Configure"/> first to
-    /// start from v0). Returns output-layer values [steps·B, K], step-major rows (row = t·B + b).</summary>
-    public Tensor Run(Tensor images, int steps)
+    /// start from v0). Returns output-layer values [steps·B, K], step-major rows (row = t·B + b). An
+    /// <paramref name="extra"/> run is reported as extra latency, not as counted steps.</summary>
+    public Tensor Run(Tensor images, int steps, bool extra = false)
+    {
+        InExtraRun = extra;
+        try { return RunCore(images, steps, extra); }
+        finally { InExtraRun = false; }
+    }
+
+    private Tensor RunCore(Tensor images, int steps, bool extra)
     {
         int batch = images.Shape[0];
         foreach (var n in Neurons)
             if (n.Steps != steps) throw new InvalidOperationException("call Configure(batch, steps) before Run");
-        OpCounter.BeginRun();
+        OpCounter.BeginRun(extra);
         var y = Model.Forward(new Variable(images)).Value;
         if (y.Shape[0] != batch * steps)
             throw new InvalidOperationException($"output has {y.Shape[0]} rows, expected {batch * steps}: no spiking layer reached the output");

@@ -51,7 +51,9 @@ public static class ConversionMethods
     public static ConversionMethod Create(string name, int presim = 4) => name switch
     {
         "qcfs" => new QcfsConversion(),
-        _ when Names.Contains(name) => throw new SpikeSharpException($"method '{name}' is not implemented yet; available: qcfs"),
+        "srp" => new SrpCalibration(presim),
+        "cos" => new CosCalibration(presim),
+        _ when Names.Contains(name) => throw new SpikeSharpException($"method '{name}' is not implemented yet; available: qcfs, srp, cos"),
         _ => throw new SpikeSharpException($"unknown method '{name}'; expected one of {string.Join(", ", Names)}"),
     };
 }
