@@ -16,6 +16,8 @@ public static class Program
         {
             TrainCommand.Create(),
             EvaluateCommand.Create(),
+            DemoCommand.Create(),
+            ReportCommand.Create(),
             BenchCommand.Create(),
         };
         var parse = root.Parse(args);

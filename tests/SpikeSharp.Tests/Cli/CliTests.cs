@@ -113,3 +113,47 @@ public sealed class CliTests : IDisposable
         Assert.Contains("unknown method 'coss'; expected one of qcfs, srp, cos, dual-phase, bit-serial", err);
     }
 }
+
+/// <summary>The demo pipeline end to end on a slice of the bundled sample, and report rebuilding.</summary>
+[Collection("cli")]
+public sealed class DemoTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "spikesharp-demo-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, true); } catch (DirectoryNotFoundException) { }
+    }
+
+    [Fact]
+    public void DemoWritesReportsWithAllChartsAndReportRebuildsThem()
+    {
+        var (code, stdout, err) = CliTests.Run("demo", "--out", _dir, "--data", CliTests.DataDir, "--epochs", "1", "--limit", "256",
+            "--timesteps", "1,2,4,8");
+        Assert.True(code == 0, err);
+        Assert.Contains("[3/3] report", stdout);
+        string report = Path.Combine(_dir, "report");
+        var doc = JsonNode.Parse(File.ReadAllText(Path.Combine(report, "report.json")))!;
+        Assert.Equal(new[] { "qcfs", "srp", "cos" }, doc["snn"]!.AsArray().Select(m => m!["method"]!.GetValue<string>()));
+        Assert.Equal(4, doc["snn"]![1]!["extra_steps"]!.GetValue<int>());
+        Assert.True(doc["raster"]!["neurons"]!.AsArray().Count > 0);
+        string html = File.ReadAllText(Path.Combine(report, "report.html"));
+        Assert.Equal(4, html.Split("<svg").Length - 1);
+        Assert.Contains("Accuracy vs time steps", html);
+        File.Delete(Path.Combine(report, "report.html"));
+        File.Delete(Path.Combine(report, "report.md"));
+        (code, _, err) = CliTests.Run("report", "--run", _dir);
+        Assert.True(code == 0, err);
+        Assert.Equal(html, File.ReadAllText(Path.Combine(report, "report.html")));
+        Assert.Contains("| qcfs | 0 |", File.ReadAllText(Path.Combine(report, "report.md")));
+    }
+
+    [Fact]
+    public void ReportOnAFolderWithoutResultsIsABadInputError()
+    {
+        Directory.CreateDirectory(_dir);
+        var (code, _, err) = CliTests.Run("report", "--run", _dir);
+        Assert.Equal(2, code);
+        Assert.Contains("report.json", err);
+    }
+}
