@@ -33,13 +33,14 @@ internal static class TrainCommand
         var optimizer = CliOptions.Make<string?>("--optimizer", "sgd | adam (default sgd)");
         var augment = CliOptions.Make<string?>("--augment", "none | basic (crop+flip) | full (crop+flip+AutoAugment+Cutout); default: the preset's, else basic");
         var lambdaInit = CliOptions.Make<float?>("--lambda-init", "initial λ of clip/QCFS activations (default 8)");
+        var spikeBeta = CliOptions.Make<float?>("--spike-beta", "β of the spike-count (popcount) regularizer for QCFS layers (spec §5); default 0");
         var json = CliOptions.JsonOut();
 
         var cmd = new Command("train", "Train an ANN (ReLU, clip or QCFS activations) and save checkpoints.\n\nExample:\n  " +
             "spikesharp train --model resnet20 --dataset fashion-mnist --data ../shared/datasets/fashion-mnist --out runs/r20 --preset qcfs --epochs 20")
         {
             model, dataset, data, outDir, activation, levels, epochs, batch, lr, wd, seed, width, preset, resume, inputShape, limit,
-            optimizer, augment, lambdaInit, json,
+            optimizer, augment, lambdaInit, spikeBeta, json,
         };
         cmd.SetAction(r => Program.Guard(() =>
         {
@@ -55,6 +56,7 @@ internal static class TrainCommand
             if (r.GetValue(lr) is { } rate) opts = opts with { LearningRate = rate };
             if (r.GetValue(wd) is { } decay) opts = opts with { WeightDecay = decay };
             if (r.GetValue(optimizer) is { } o) opts = opts with { Optimizer = o };
+            if (r.GetValue(spikeBeta) is { } sb) opts = opts with { SpikeCountBeta = sb };
             if (r.GetValue(augment) is { } aug)
                 opts = aug switch
                 {
@@ -109,7 +111,7 @@ internal static class TrainCommand
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
         trainer.OnEpoch = e => Console.WriteLine(
             $"epoch {e.Epoch,3}  lr {e.LearningRate:0.#####}  loss {e.TrainLoss:0.0000}  train {e.TrainAccuracy:P2}  test {e.TestAccuracy:P2}  " +
-            $"{e.Seconds:0.0} s ({e.ImagesPerSecond:0} img/s)");
+            (e.TestSpikesPerImage is { } sp ? $"spikes/img {sp:0}  " : "") + $"{e.Seconds:0.0} s ({e.ImagesPerSecond:0} img/s)");
         if (CliOptions.Interactive)
         {
             DateTime lastDraw = DateTime.MinValue;

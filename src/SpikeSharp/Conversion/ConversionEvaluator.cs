@@ -31,6 +31,8 @@ public sealed class ConversionEvaluator
         int horizon = timesteps.Max();
         foreach (var m in methods) m.Validate(horizon);
         var annCheckpoint = Checkpoint.Load(CheckpointDir);
+        if (methods.Any(m => m is BitSerialConversion))
+            BitSerialConversion.CheckLevels(annCheckpoint.Spec.ActivationOrDefault.Kind == "qcfs" ? annCheckpoint.Spec.ActivationOrDefault.Levels : -1, horizon);
         var ann = annCheckpoint.Model;
         ann.Eval();
         var transform = TransformSpec.ForEval(annCheckpoint.Spec.InChannels, annCheckpoint.Spec.Height, annCheckpoint.Spec.Width,
@@ -46,7 +48,7 @@ public sealed class ConversionEvaluator
             var sw = Stopwatch.StartNew();
             var copy = Checkpoint.Load(CheckpointDir).Model;
             var calibration = CalibrationImages(transform, annCheckpoint);
-            var snn = Converter.Convert(copy, method.Options, calibration?.Images, Log);
+            var snn = Converter.Convert(copy, method.Options, calibration?.Images, Log, method.NeuronFactory);
             Log?.Invoke($"SNN ({method.Name}): {snn.Neurons.Count} spiking layers, T = {horizon}{(method.ExtraSteps > 0 ? $" + {method.ExtraSteps} extra steps" : "")}");
             var sim = new Simulator { OnProgress = (done, total) => OnProgress?.Invoke(method.Name, done, total) };
             var result = sim.Run(snn, loader, horizon, ann, method);

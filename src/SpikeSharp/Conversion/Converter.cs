@@ -21,22 +21,26 @@ public sealed record ConversionOptions(bool FoldBatchNorm = false, float Initial
 /// </summary>
 public static class Converter
 {
+    /// <param name="createNeuron">builds the neuron for (layer name, activation, θ); default: an <see cref="IfNeuron"/>
+    /// with the options' initial potential and fire rule</param>
     public static SpikingNetwork Convert(Module model, ConversionOptions? options = null, IEnumerable<Tensor>? calibrationImages = null,
-        Action<string>? warn = null)
+        Action<string>? warn = null, Func<string, Activation, float, SpikingNeuron>? createNeuron = null)
     {
         options ??= new ConversionOptions();
         Validate(model);
         model.Eval();
         var reluThresholds = NeedsBalancing(model) ? BalanceThresholds(model, calibrationImages, options.ReluPercentile, warn) : null;
         var swaps = options.FoldBatchNorm ? BatchNormFolding.Fold(model) : new List<ModuleSwap>();
-        var neurons = new List<IfNeuron>();
+        var neurons = new List<SpikingNeuron>();
+        var opts = options;
+        createNeuron ??= (layer, act, theta) => new IfNeuron(layer, theta, act) { InitialFraction = opts.InitialFraction, Rule = opts.Rule };
         foreach (var (name, parent) in model.NamedModules().ToList())
             foreach (var (childName, child) in parent.Children.ToList())
             {
                 if (child is not Activation act) continue;
                 string layer = name.Length == 0 ? childName : $"{name}.{childName}";
                 float theta = act.Lambda is { } l ? l.Value.Data[0] : reluThresholds![layer];
-                var neuron = new IfNeuron(layer, theta, act) { InitialFraction = options.InitialFraction, Rule = options.Rule };
+                var neuron = createNeuron(layer, act, theta);
                 swaps.Add(ModuleSwap.Apply(parent, childName, neuron));
                 neurons.Add(neuron);
             }

@@ -135,6 +135,8 @@ public sealed class QcfsActivation : Activation
         _lambda = AddParameter("lambda", Tensor.Full(lambdaInit, 1), lambdaWeightDecay);
     }
 
+    public override Variable Forward(Variable x) => SpikeCountRegularizer.Apply(base.Forward(x), Lambda.Value.Data[0], _levels);
+
     /// <summary>The quantized value for one input; the reference for kernels and tests.</summary>
     public static float Quantize(float z, float lambda, int levels, float shift = 0.5f)
     {

@@ -9,7 +9,7 @@ namespace SpikeSharp.Reporting;
 public sealed record SnnReport(string Method, string Description, int ExtraSteps, int CalibrationImages, string CalibrationData,
     SortedDictionary<int, double> AccuracyByT, IReadOnlyList<(string Layer, double Rate)> FiringRateByLayer,
     SortedDictionary<int, double> FiringRateByT, SortedDictionary<int, double> SopsByT, SortedDictionary<int, double> EnergyPjByT,
-    IReadOnlyList<LayerActivity> Layers, double Seconds)
+    IReadOnlyList<LayerActivity> Layers, double Seconds, int Images = 0, long? AnnAgreement = null)
 {
     public static SnnReport From(string method, string description, int calibrationImages, string calibrationData,
         SimulationResult r, IEnumerable<int> timesteps, EnergyModel energy, double seconds)
@@ -21,7 +21,7 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
             new(ts.ToDictionary(t => t, r.FiringRate)),
             new(ts.ToDictionary(t => t, t => r.Sops(t) + r.ExtraSopsPerImage)),
             new(ts.ToDictionary(t => t, t => r.EnergyPj(energy, t))),
-            r.Layers, seconds);
+            r.Layers, seconds, r.Images, r.AnnAgreement);
     }
 }
 
@@ -55,7 +55,8 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                 ["firing_rate_by_t"] = ByT(s.FiringRateByT),
                 ["firing_rate_by_layer"] = new JsonArray(s.FiringRateByLayer.Select(l => (JsonNode)new JsonObject { ["layer"] = l.Layer, ["rate"] = l.Rate }).ToArray()),
                 ["ann_error_by_layer"] = new JsonArray(s.Layers.Where(l => l.AnnError != null)
-                    .Select(l => (JsonNode)new JsonObject { ["layer"] = l.Layer, ["mean_abs_error"] = l.AnnError }).ToArray()),
+                    .Select(l => (JsonNode)new JsonObject { ["layer"] = l.Layer, ["mean_abs_error"] = l.AnnError, ["mismatched_values"] = l.AnnMismatches }).ToArray()),
+                ["ann_prediction_agreement"] = s.AnnAgreement is { } agree && s.Images > 0 ? (double)agree / s.Images : null,
                 ["spikes_by_layer_and_t"] = new JsonArray(s.Layers.Select(l => (JsonNode)new JsonObject
                 {
                     ["layer"] = l.Layer, ["threshold"] = l.Threshold, ["neurons_per_image"] = l.NeuronsPerImage,

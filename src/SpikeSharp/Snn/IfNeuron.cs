@@ -15,14 +15,10 @@ public enum FireRule { GreaterOrEqual, Greater }
 /// direct encoding) and steps t = 1..T; state persists across calls until <see cref="ResetState"/>, so T calls with
 /// one step each (step-major) give the same spikes. The neuron records nothing: observers get per-step spike counts.
 /// </summary>
-public sealed class IfNeuron : Module
+public sealed class IfNeuron : SpikingNeuron
 {
     // Shapes: B batch, T steps, S neurons per sample. v: [B·S] membrane potential.
     private float[]? _v;
-    private int _batch = 1, _steps = 1;
-
-    /// <summary>Firing threshold θ (= λ of the QCFS layer it replaced).</summary>
-    public float Threshold { get; set; }
 
     /// <summary>Initial potential as a fraction of θ (½ for QCFS; 0 for plain IF).</summary>
     public float InitialFraction { get; set; } = 0.5f;
@@ -35,66 +31,37 @@ public sealed class IfNeuron : Module
     /// <summary>Optional 0/1 output mask [B·S] (SRP): the neuron integrates and resets as usual, but masked outputs are 0.</summary>
     public float[]? OutputMask { get; set; }
 
-    /// <summary>Name of the layer in the model (for reports).</summary>
-    public string LayerName { get; }
-
-    /// <summary>The activation this neuron replaced (for ANN comparison and restoring the ANN).</summary>
-    public Activation? Source { get; }
-
     /// <summary>Called when a run starts from v0, with the layer's input ([T·B, …], or [B, …] if constant) and whether it
     /// is constant; may set <see cref="InitialOffset"/> per sample and neuron first (COS, spec §3).</summary>
     public Action<IfNeuron, Tensor, bool>? BeforeRun { get; set; }
 
-    /// <summary>Receives (neuron, spike counts per step summed over the batch, output [T·B, …]) after every Forward.</summary>
-    public Action<IfNeuron, long[], Tensor>? Observer { get; set; }
-
-    public IfNeuron(string layerName, float threshold, Activation? source = null)
-    {
-        if (!(threshold > 0) || float.IsInfinity(threshold))
-            throw new SpikeSharpException($"layer '{layerName}': threshold {threshold} must be positive and finite");
-        (LayerName, Threshold, Source) = (layerName, threshold, source);
-    }
+    public IfNeuron(string layerName, float threshold, Activation? source = null) : base(layerName, threshold, source) { }
 
     /// <summary>Membrane potential [B·S] of the current simulation (null before the first step).</summary>
     public float[]? Potential => _v;
 
-    /// <summary>Sets batch size and steps per <see cref="Forward"/> call and clears the membrane state.</summary>
-    public void Configure(int batch, int steps)
-    {
-        if (batch <= 0 || steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), $"batch {batch} and steps {steps} must be positive");
-        (_batch, _steps) = (batch, steps);
-        ResetState();
-    }
-
-    public int Steps => _steps;
-
-    public int Batch => _batch;
-
     /// <summary>Back to v0 on the next step.</summary>
-    public void ResetState() => _v = null;
+    public override void ResetState() => _v = null;
 
     public override Variable Forward(Variable x)
     {
-        int rows = x.Shape[0];
-        bool constant = rows == _batch;
-        if (!constant && rows != _batch * _steps)
-            throw new ArgumentException($"neuron '{LayerName}': input has {rows} rows, expected batch {_batch} or steps×batch {_steps * _batch}");
-        int perSample = x.Value.SizeFrom(1), n = _batch * perSample;
+        bool constant = IsConstantInput(x.Value);
+        int perSample = x.Value.SizeFrom(1), n = Batch * perSample;
         if (_v == null) BeforeRun?.Invoke(this, x.Value, constant);
         var v = _v ??= InitialPotential(n, perSample);
         var outShape = (int[])x.Shape.Clone();
-        outShape[0] = _batch * _steps;
+        outShape[0] = Batch * Steps;
         var y = Tensor.Scratch(outShape);
-        var counts = new long[_steps];
+        var counts = new long[Steps];
         float[] xin = x.Value.Data, yout = y.Data;
         float[]? mask = OutputMask;
         if (mask != null && mask.Length != n) throw new ArgumentException($"neuron '{LayerName}': mask has {mask.Length} entries, expected {n}");
         const int Tile = 4096;
         int tiles = (n + Tile - 1) / Tile;
-        var partial = new long[WorkerPool.Shared.Count * _steps];
+        var partial = new long[WorkerPool.Shared.Count * Steps];
         bool strict = Rule == FireRule.Greater;
         float theta = Threshold;
-        int steps = _steps;
+        int steps = Steps;
         WorkerPool.Shared.For(tiles, (tile, worker) =>
         {
             int start = tile * Tile, len = Math.Min(Tile, n - start);
@@ -102,8 +69,7 @@ public sealed class IfNeuron : Module
         });
         for (int w = 0; w < WorkerPool.Shared.Count; w++)
             for (int t = 0; t < steps; t++) counts[t] += partial[w * steps + t];
-        OpCounter.NeuronReached();
-        Observer?.Invoke(this, counts, y);
+        Emit(counts, y);
         return new Variable(y);
     }
 
@@ -114,7 +80,7 @@ public sealed class IfNeuron : Module
         if (InitialOffset is { } off)
         {
             if (off.Length == perSample)
-                for (int b = 0; b < _batch; b++) TensorPrimitives.Add(v.AsSpan(b * perSample, perSample), off, v.AsSpan(b * perSample, perSample));
+                for (int b = 0; b < Batch; b++) TensorPrimitives.Add(v.AsSpan(b * perSample, perSample), off, v.AsSpan(b * perSample, perSample));
             else if (off.Length == n) TensorPrimitives.Add(v, off, v);
             else throw new ArgumentException($"neuron '{LayerName}': initial offset has {off.Length} entries, expected {perSample} or {n}");
         }

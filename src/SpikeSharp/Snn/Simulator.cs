@@ -12,7 +12,8 @@ namespace SpikeSharp.Snn;
 /// <param name="SpikesByStep">spikes at each step t = 1..T, summed over images</param>
 /// <param name="AnnError">mean over neurons and images of |rate·θ − ANN activation| at the full horizon T, when an ANN
 /// was given</param>
-public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPerImage, long[] SpikesByStep, double? AnnError)
+/// <param name="AnnMismatches">neuron values (over all images) where |rate·θ − activation| &gt; 10⁻⁴·θ</param>
+public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPerImage, long[] SpikesByStep, double? AnnError, long? AnnMismatches = null)
 {
     /// <summary>Spikes per neuron per step over steps 1..t.</summary>
     public double FiringRate(int images, int t) => SpikesByStep.Take(t).Sum() / Math.Max(1.0, (double)NeuronsPerImage * images * t);
@@ -20,8 +21,9 @@ public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPe
 
 /// <summary>What one simulation measured; per-step arrays are indexed t − 1. Extra steps (pre-simulation,
 /// calibration runs) are reported apart from the counted steps.</summary>
+/// <param name="AnnAgreement">images whose SNN prediction at the full horizon equals the ANN's (when an ANN was given)</param>
 public sealed record SimulationResult(int Images, int Steps, long[] CorrectByStep, IReadOnlyList<LayerActivity> Layers,
-    double AnalogMacsPerImagePerStep, double[] SopsPerImageByStep, int ExtraSteps, double ExtraSopsPerImage)
+    double AnalogMacsPerImagePerStep, double[] SopsPerImageByStep, int ExtraSteps, double ExtraSopsPerImage, long? AnnAgreement = null)
 {
     public double Accuracy(int t) => Images == 0 ? 0 : (double)CorrectByStep[t - 1] / Images;
 
@@ -58,6 +60,9 @@ public sealed class Simulator
         var spikes = Enumerable.Range(0, layers).Select(_ => new long[steps]).ToArray();
         var perImage = new long[layers];
         var annErr = new double[layers];
+        var annMismatch = new long[layers];
+        long agreement = 0;
+        Tensor? annLogits = null;
         var correct = new long[steps];
         var sops = new double[steps];
         double extraSops = 0, analogPerImageStep = -1;
@@ -73,7 +78,12 @@ public sealed class Simulator
                 int i = index[n];
                 for (int t = 0; t < counts.Length; t++) spikes[i][t] += counts[t];
                 perImage[i] = output.Length / ((long)chunkImages * steps);
-                if (annByLayer.TryGetValue(n.LayerName, out var a)) annErr[i] += MeanAbsRateError(output, a, steps);
+                if (annByLayer.TryGetValue(n.LayerName, out var a))
+                {
+                    var (err, mismatches) = CompareRates(output, a, steps, n.Threshold);
+                    annErr[i] += err;
+                    annMismatch[i] += mismatches;
+                }
             };
         try
         {
@@ -87,13 +97,14 @@ public sealed class Simulator
                     var x = Rows(batch.Images, b0, chunkImages);
                     annByLayer.Clear();
                     if (analogPerImageStep < 0) analogPerImageStep = AnalogMacsPerImageStep(snn, x);
-                    if (ann != null) RecordAnn(ann, x, annByLayer);
+                    if (ann != null) annLogits = RecordAnn(ann, x, annByLayer);
                     using (var counter = OpCounter.StartSpiking(chunkImages, steps))
                     {
                         var logits = method.Simulate(snn, x, steps);
                         for (int t = 0; t < steps; t++) sops[t] += counter.SynapticOpsByStep[t];
                         extraSops += counter.ExtraSynapticOps;
                         CountCorrectByStep(logits, chunkImages, steps, batch.Labels.AsSpan(b0, chunkImages), correct);
+                        if (annLogits != null) agreement += CountAgreement(logits, annLogits, chunkImages, steps);
                     }
                     images += chunkImages;
                     OnProgress?.Invoke(images, loader.Data.Count);
@@ -105,9 +116,10 @@ public sealed class Simulator
             foreach (var neuron in snn.Neurons) neuron.Observer = null;
         }
         var activity = snn.Neurons.Select((n, i) => new LayerActivity(n.LayerName, n.Threshold, perImage[i], spikes[i],
-            ann != null && images > 0 ? annErr[i] / images : null)).ToList();
+            ann != null && images > 0 ? annErr[i] / images : null, ann != null ? annMismatch[i] : null)).ToList();
         return new SimulationResult(images, steps, correct, activity, Math.Max(0, analogPerImageStep),
-            sops.Select(s => images == 0 ? 0 : s / images).ToArray(), method.ExtraSteps, images == 0 ? 0 : extraSops / images);
+            sops.Select(s => images == 0 ? 0 : s / images).ToArray(), method.ExtraSteps, images == 0 ? 0 : extraSops / images,
+            ann != null ? agreement : null);
     }
 
     /// <summary>MACs of the layers before the first neuron for one image and one step (they see the analog image).</summary>
@@ -153,24 +165,43 @@ public sealed class Simulator
         }
     }
 
-    private static void RecordAnn(Module ann, Tensor x, Dictionary<string, Tensor> byLayer)
+    /// <summary>Runs the ANN on the chunk, keeping each activation's output; returns the ANN's logits.</summary>
+    private static Tensor RecordAnn(Module ann, Tensor x, Dictionary<string, Tensor> byLayer)
     {
         ann.Eval();
         using var rec = ActivationRecorder.Start();
-        ann.Forward(new Variable(x));
+        var logits = ann.Forward(new Variable(x)).Value;
         foreach (var (name, m) in ann.NamedModules())
             if (m is Activation && rec.Outputs(m).Count > 0) byLayer[name] = rec.Outputs(m)[^1];
+        return logits;
     }
 
-    /// <summary>Σ over images of the mean over neurons of |mean_t output − ANN activation|.</summary>
-    private static double MeanAbsRateError(Tensor output, Tensor annAct, int steps)
+    /// <summary>(Σ over images of the mean over neurons of |mean_t output − ANN activation|, number of neuron values
+    /// differing by more than 10⁻⁴·θ).</summary>
+    private static (double Error, long Mismatches) CompareRates(Tensor output, Tensor annAct, int steps, float theta)
     {
         int n = annAct.Length;
-        if (output.Length != (long)n * steps) return 0;
+        if (output.Length != (long)n * steps) return (0, 0);
         var rate = new float[n];
         for (int t = 0; t < steps; t++) TensorPrimitives.Add(rate, output.Data.AsSpan(t * n, n), rate);
         TensorPrimitives.Multiply(rate, 1f / steps, rate);
         TensorPrimitives.Subtract(rate, annAct.Data, rate);
-        return TensorPrimitives.SumOfMagnitudes(rate) / (n / annAct.Shape[0]);
+        long mismatches = 0;
+        foreach (float d in rate) if (Math.Abs(d) > 1e-4f * theta) mismatches++;
+        return (TensorPrimitives.SumOfMagnitudes(rate) / (n / annAct.Shape[0]), mismatches);
+    }
+
+    /// <summary>Images whose summed SNN output over all steps has the same argmax as the ANN's logits.</summary>
+    private static int CountAgreement(Tensor snnOut, Tensor annLogits, int batch, int steps)
+    {
+        int k = annLogits.SizeFrom(1), agree = 0;
+        var sum = new float[k];
+        for (int b = 0; b < batch; b++)
+        {
+            Array.Clear(sum);
+            for (int t = 0; t < steps; t++) TensorPrimitives.Add(sum, snnOut.Data.AsSpan((t * batch + b) * k, k), sum);
+            if (TensorPrimitives.IndexOfMax(sum) == TensorPrimitives.IndexOfMax(annLogits.Data.AsSpan(b * k, k))) agree++;
+        }
+        return agree;
     }
 }

@@ -18,9 +18,12 @@ public sealed class SpikingNetwork
     public Module Model { get; }
 
     /// <summary>Neurons in forward order.</summary>
-    public IReadOnlyList<IfNeuron> Neurons { get; }
+    public IReadOnlyList<SpikingNeuron> Neurons { get; }
 
-    public SpikingNetwork(Module model, IReadOnlyList<IfNeuron> neurons, List<ModuleSwap> swaps)
+    /// <summary>The integrate-and-fire layers (all of them, unless a method chose another neuron).</summary>
+    public IEnumerable<IfNeuron> IfNeurons => Neurons.OfType<IfNeuron>();
+
+    public SpikingNetwork(Module model, IReadOnlyList<SpikingNeuron> neurons, List<ModuleSwap> swaps)
     {
         (Model, Neurons, _swaps) = (model, neurons, swaps);
     }

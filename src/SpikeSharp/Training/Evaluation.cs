@@ -9,8 +9,12 @@ namespace SpikeSharp.Training;
 public static class Evaluation
 {
     /// <summary>Top-1 accuracy in [0, 1].</summary>
-    public static double Accuracy(Module model, DataLoader loader)
+    public static double Accuracy(Module model, DataLoader loader) => AccuracyAndSpikes(model, loader).Accuracy;
+
+    /// <summary>Top-1 accuracy and the mean Σ popcount(k) over QCFS outputs per image (0 without QCFS layers).</summary>
+    public static (double Accuracy, double SpikesPerImage) AccuracyAndSpikes(Module model, DataLoader loader)
     {
+        using var spikes = SpikeCountRegularizer.Start(0f);
         bool wasTraining = model.IsTraining;
         model.Eval();
         long correct = 0, total = 0;
@@ -26,7 +30,7 @@ public static class Evaluation
             }
         }
         finally { model.Train(wasTraining); }
-        return total == 0 ? 0 : (double)correct / total;
+        return total == 0 ? (0, 0) : ((double)correct / total, (double)spikes.SpikeCount / total);
     }
 
     /// <summary>Number of rows of logits [N,K] whose argmax equals the label (first maximum wins).</summary>

@@ -20,6 +20,8 @@ public sealed record TrainOptions
     public bool HorizontalFlip { get; init; } = true;
     public bool AutoAugment { get; init; }
     public int CutoutLength { get; init; }
+    /// <summary>β of the spike-count (popcount) regularizer for QCFS layers (spec §5); 0 = off.</summary>
+    public float SpikeCountBeta { get; init; }
 
     public void Validate()
     {
@@ -29,12 +31,15 @@ public sealed record TrainOptions
         if (!(WeightDecay >= 0)) throw new SpikeSharpException($"--wd must be ≥ 0, got {WeightDecay}");
         if (Optimizer is not ("sgd" or "adam")) throw new SpikeSharpException($"unknown optimizer '{Optimizer}'; expected sgd or adam");
         if (!LrSchedule.Kinds.Contains(Schedule.Kind)) throw new SpikeSharpException($"unknown LR schedule '{Schedule.Kind}'; expected one of {string.Join(", ", LrSchedule.Kinds)}");
+        if (!(SpikeCountBeta >= 0)) throw new SpikeSharpException($"--spike-beta must be ≥ 0, got {SpikeCountBeta}");
         if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new SpikeSharpException($"label smoothing must be in [0, 1), got {LabelSmoothing}");
     }
 }
 
-/// <summary>One epoch's numbers, as written to train_log.jsonl.</summary>
-public sealed record EpochResult(int Epoch, float LearningRate, double TrainLoss, double TrainAccuracy, double TestAccuracy, double Seconds, double ImagesPerSecond);
+/// <summary>One epoch's numbers, as written to train_log.jsonl. TestSpikesPerImage = mean Σ popcount(k) over QCFS
+/// outputs per test image (the spikes a bit-serial SNN emits); null without QCFS layers.</summary>
+public sealed record EpochResult(int Epoch, float LearningRate, double TrainLoss, double TrainAccuracy, double TestAccuracy, double Seconds,
+    double ImagesPerSecond, double? TestSpikesPerImage = null);
 
 /// <summary>Progress inside an epoch, for progress bars.</summary>
 public sealed record TrainProgress(int Epoch, int Epochs, int Batch, int Batches, double Loss, double Accuracy, double ImagesPerSecond);

@@ -69,6 +69,7 @@ public sealed class Trainer
 
         // Activations and gradients are reused step to step; parameters and optimizer state live outside the arena.
         var arena = new TensorArena();
+        bool quantized = _model.NamedModules().Any(m => m.Value is QcfsActivation);
         for (int epoch = startEpoch; epoch < _options.Epochs; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -84,10 +85,12 @@ public sealed class Trainer
                 double loss;
                 using (arena.Activate())
                 using (var tape = Tape.Start())
+                using (var spikeLoss = SpikeCountRegularizer.Start(_options.SpikeCountBeta))
                 {
                     var logits = _model.Forward(new Variable(batch.Images));
                     var lossVar = CrossEntropyOp.Forward(logits, batch.Labels, _options.LabelSmoothing);
-                    loss = lossVar.Value.Data[0];
+                    // The spike-count term's gradient was recorded by the QCFS layers; its value joins the reported loss.
+                    loss = lossVar.Value.Data[0] + spikeLoss.Loss;
                     if (!double.IsFinite(loss))
                         throw new SpikeSharpException($"training diverged: loss is {loss} at epoch {epoch + 1}, step {step + 1} (lr {lr}); lower --lr");
                     correct += Evaluation.CountCorrect(logits.Value.Data, _spec.Classes, batch.Labels);
@@ -103,8 +106,9 @@ public sealed class Trainer
             }
             double trainSeconds = sw.Elapsed.TotalSeconds;
             CheckFinite(epoch);
-            double testAcc = Evaluation.Accuracy(_model, testLoader);
-            var result = new EpochResult(epoch + 1, lr, lossSum / seen, (double)correct / seen, testAcc, trainSeconds, seen / trainSeconds);
+            var (testAcc, testSpikes) = Evaluation.AccuracyAndSpikes(_model, testLoader);
+            var result = new EpochResult(epoch + 1, lr, lossSum / seen, (double)correct / seen, testAcc, trainSeconds, seen / trainSeconds,
+                quantized ? testSpikes : null);
             history.Add(result);
             bool improved = testAcc > best;
             if (improved) best = testAcc;

@@ -24,6 +24,9 @@ public abstract class ConversionMethod
     /// <summary>Training images a calibration used (0 when none).</summary>
     public virtual int CalibrationImages => 0;
 
+    /// <summary>The neuron replacing one activation; null uses the converter's IF neuron.</summary>
+    public virtual Func<string, Nn.Activation, float, SpikingNeuron>? NeuronFactory => null;
+
     /// <summary>Checks settings against the horizon T before any work.</summary>
     public virtual void Validate(int steps) { }
 
@@ -53,7 +56,8 @@ public static class ConversionMethods
         "qcfs" => new QcfsConversion(),
         "srp" => new SrpCalibration(presim),
         "cos" => new CosCalibration(presim),
-        _ when Names.Contains(name) => throw new SpikeSharpException($"method '{name}' is not implemented yet; available: qcfs, srp, cos"),
+        "bit-serial" => new BitSerialConversion(),
+        _ when Names.Contains(name) => throw new SpikeSharpException($"method '{name}' is not implemented yet; available: qcfs, srp, cos, bit-serial"),
         _ => throw new SpikeSharpException($"unknown method '{name}'; expected one of {string.Join(", ", Names)}"),
     };
 }

@@ -36,7 +36,7 @@ public sealed class CosCalibration : ConversionMethod
 
     public override Tensor Simulate(SpikingNetwork snn, Tensor images, int steps)
     {
-        foreach (var n in snn.Neurons) n.BeforeRun = (neuron, input, constant) => neuron.InitialOffset = Offsets(neuron, input.Data, constant);
+        foreach (var n in snn.IfNeurons) n.BeforeRun = (neuron, input, constant) => neuron.InitialOffset = Offsets(neuron, input.Data, constant);
         try
         {
             snn.Configure(images.Shape[0], steps);
@@ -44,7 +44,7 @@ public sealed class CosCalibration : ConversionMethod
         }
         finally
         {
-            foreach (var n in snn.Neurons) { n.BeforeRun = null; n.InitialOffset = null; }
+            foreach (var n in snn.IfNeurons) { n.BeforeRun = null; n.InitialOffset = null; }
         }
     }
 

@@ -27,7 +27,7 @@ public sealed class SrpCalibration(int presimSteps = 4) : ConversionMethod
         {
             snn.Configure(batch, PresimSteps);
             snn.Run(images, PresimSteps, extra: true);
-            foreach (var n in snn.Neurons) n.OutputMask = Mask(n.Potential!, n.Threshold);
+            foreach (var n in snn.IfNeurons) n.OutputMask = Mask(n.Potential!, n.Threshold);
         }
         try
         {
@@ -36,7 +36,7 @@ public sealed class SrpCalibration(int presimSteps = 4) : ConversionMethod
         }
         finally
         {
-            foreach (var n in snn.Neurons) n.OutputMask = null;
+            foreach (var n in snn.IfNeurons) n.OutputMask = null;
         }
     }
 

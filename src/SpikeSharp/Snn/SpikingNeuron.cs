@@ -1,0 +1,63 @@
+using SpikeSharp.Nn;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Snn;
+
+/// <summary>
+/// A layer of spiking neurons that replaced one activation of an ANN. Layer-major: <see cref="Module.Forward"/> takes
+/// the layer's input sequence [T·B, …] (or [B, …] constant over the T steps) and returns [T·B, …]. State persists
+/// across calls until <see cref="ResetState"/>; observers get spike counts per step and the output.
+/// </summary>
+public abstract class SpikingNeuron : Module
+{
+    private int _batch = 1, _steps = 1;
+
+    /// <summary>Name of the layer in the model (for reports).</summary>
+    public string LayerName { get; }
+
+    /// <summary>Firing threshold θ (the λ of the activation it replaced).</summary>
+    public float Threshold { get; set; }
+
+    /// <summary>The activation this neuron replaced.</summary>
+    public Activation? Source { get; }
+
+    /// <summary>Receives (neuron, spike counts per step summed over the batch, output [T·B, …]) after every Forward.</summary>
+    public Action<SpikingNeuron, long[], Tensor>? Observer { get; set; }
+
+    protected SpikingNeuron(string layerName, float threshold, Activation? source)
+    {
+        if (!(threshold > 0) || float.IsInfinity(threshold))
+            throw new SpikeSharpException($"layer '{layerName}': threshold {threshold} must be positive and finite");
+        (LayerName, Threshold, Source) = (layerName, threshold, source);
+    }
+
+    public int Steps => _steps;
+    public int Batch => _batch;
+
+    /// <summary>Sets batch size and steps per Forward call and clears the state.</summary>
+    public void Configure(int batch, int steps)
+    {
+        if (batch <= 0 || steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), $"batch {batch} and steps {steps} must be positive");
+        (_batch, _steps) = (batch, steps);
+        ResetState();
+    }
+
+    public abstract void ResetState();
+
+    /// <summary>True if the input holds one row per sample (constant over time); checks the row count.</summary>
+    protected bool IsConstantInput(Tensor x)
+    {
+        int rows = x.Shape[0];
+        if (rows == _batch) return true;
+        if (rows != _batch * _steps)
+            throw new ArgumentException($"neuron '{LayerName}': input has {rows} rows, expected batch {_batch} or steps×batch {_steps * _batch}");
+        return false;
+    }
+
+    /// <summary>Reports a finished Forward to the op counter and the observer.</summary>
+    protected void Emit(long[] counts, Tensor output)
+    {
+        Autograd.OpCounter.NeuronReached();
+        Observer?.Invoke(this, counts, output);
+    }
+}
