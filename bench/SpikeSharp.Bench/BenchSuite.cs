@@ -2,6 +2,7 @@ using System.Diagnostics;
 using SpikeSharp.Autograd;
 using SpikeSharp.Autograd.Ops;
 using SpikeSharp.Models;
+using SpikeSharp.Conversion;
 using SpikeSharp.Nn;
 using SpikeSharp.Tensors;
 
@@ -16,7 +17,7 @@ public sealed record BenchRow(string Bench, double Seconds, double? Gflops = nul
 
 /// <summary>
 /// The benchmark suite behind <c>spikesharp bench</c>: kernels (GEMM, convolution forward and backward), a training
-/// step of VGG-16 and ResNet-20, and (where registered) SNN inference. Timings are medians over repetitions after
+/// step of VGG-16 and ResNet-20, and SNN inference of both at T = 4 and 8. Timings are medians over repetitions after
 /// warm-up; nothing here is asserted in tests.
 /// </summary>
 public static class BenchSuite
@@ -28,22 +29,20 @@ public static class BenchSuite
 
     public sealed record BenchContext(int Batch, int Reps, int Warmup);
 
-    private static readonly List<Entry> Entries =
+    private static readonly IReadOnlyList<Entry> Entries =
     [
         new("gemm_1024", "SGEMM 1024×1024×1024 on the worker pool", Gemm1024),
         new("conv3x3_128_32x32", "conv 3×3 128→128 on 32×32, forward", c => Conv(c, backward: false)),
         new("conv3x3_128_32x32_fwdbwd", "conv 3×3 128→128 on 32×32, forward + both backward passes", c => Conv(c, backward: true)),
         new("train_vgg16", "one SGD step of VGG-16 (QCFS, 3×32×32, 10 classes)", c => TrainStep(c, "vgg16")),
         new("train_resnet20", "one SGD step of ResNet-20 (QCFS, 3×32×32, 10 classes)", c => TrainStep(c, "resnet20")),
+        new("snn_vgg16_T4", "SNN inference of VGG-16, T = 4, layer-major", c => SnnInference(c, "vgg16", 4)),
+        new("snn_vgg16_T8", "SNN inference of VGG-16, T = 8, layer-major", c => SnnInference(c, "vgg16", 8)),
+        new("snn_resnet20_T4", "SNN inference of ResNet-20, T = 4, layer-major", c => SnnInference(c, "resnet20", 4)),
+        new("snn_resnet20_T8", "SNN inference of ResNet-20, T = 8, layer-major", c => SnnInference(c, "resnet20", 8)),
     ];
 
     public static IReadOnlyList<Entry> All => Entries;
-
-    /// <summary>Adds benchmarks defined elsewhere (e.g. SNN inference).</summary>
-    public static void Register(Entry entry)
-    {
-        if (Entries.All(e => e.Name != entry.Name)) Entries.Add(entry);
-    }
 
     public static IEnumerable<BenchRow> Run(IReadOnlyCollection<string>? only, BenchContext context, Action<string>? log = null)
     {
@@ -130,6 +129,32 @@ public static class BenchSuite
         }, c.Reps, c.Warmup);
         // Forward + backward ≈ 3× the forward MACs, 2 FLOP per MAC.
         return new BenchRow($"train_{model}", sec, 3.0 * 2 * macs / sec / 1e9, c.Batch / sec);
+    }
+
+    /// <summary>A converted QCFS network (θ = λ = 1 like the baseline's IfLayer) simulating a whole batch for T steps.
+    /// GFLOP/s counts the dense work a non-spiking implementation would do (first layer once, the rest T times).</summary>
+    private static BenchRow SnnInference(BenchContext c, string model, int steps)
+    {
+        var spec = new ModelSpec(model, 3, 32, 32, 10, 1f, ActivationSpec.Qcfs(4, 1f));
+        var net = ModelFactory.Create(spec);
+        var rng = new Random(0);
+        var x = new Tensor(Fill(c.Batch * 3 * 32 * 32, rng), c.Batch, 3, 32, 32);
+        long macs;
+        using (var counter = OpCounter.Start())
+        {
+            net.Eval();
+            net.Forward(new Variable(new Tensor(1, 3, 32, 32)));
+            macs = counter.TotalMacs;
+        }
+        var snn = Converter.Convert(net);
+        var arena = new TensorArena();
+        double sec = Median(() =>
+        {
+            using var scope = arena.Activate();
+            snn.Configure(c.Batch, steps);
+            snn.Run(x, steps);
+        }, c.Reps, c.Warmup);
+        return new BenchRow($"snn_{model}_T{steps}", sec, 2.0 * macs * steps * c.Batch / sec / 1e9, c.Batch / sec);
     }
 
     private static float[] Fill(int n, Random rng)

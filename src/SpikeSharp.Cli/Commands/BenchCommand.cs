@@ -26,7 +26,6 @@ internal static class BenchCommand
         {
             int b = r.GetValue(batch), n = r.GetValue(reps);
             if (b <= 1 || n <= 0) throw new SpikeSharpException("--batch must be > 1 and --reps > 0");
-            SnnBenchmarks.Register();
             var selected = r.GetValue(only) ?? [];
             var ctx = new BenchSuite.BenchContext(b, n, Warmup: 2);
             var rows = BenchSuite.Run(selected, ctx, msg => Console.Error.WriteLine(msg)).ToList();
@@ -121,10 +120,4 @@ internal static class BenchCommand
         }
         return null;
     }
-}
-
-/// <summary>SNN inference benchmarks join the suite once the simulator exists (issue "QCFS training and conversion").</summary>
-internal static class SnnBenchmarks
-{
-    public static void Register() { }
 }
