@@ -50,9 +50,10 @@ public sealed class ConversionEvaluator
             var calibration = CalibrationImages(transform, annCheckpoint);
             var snn = Converter.Convert(copy, method.Options, calibration?.Images, Log, method.NeuronFactory);
             Log?.Invoke($"SNN ({method.Name}): {snn.Neurons.Count} spiking layers, T = {horizon}{(method.ExtraSteps > 0 ? $" + {method.ExtraSteps} extra steps" : "")}");
+            int methodImages = method.Calibrate(snn, ann, new CalibrationData(Train, transform, BatchSize, Log), horizon);
             var sim = new Simulator { OnProgress = (done, total) => OnProgress?.Invoke(method.Name, done, total) };
             var result = sim.Run(snn, loader, horizon, ann, method);
-            int calImages = method.CalibrationImages + (calibration?.Count ?? 0);
+            int calImages = methodImages + (calibration?.Count ?? 0);
             string calData = calImages > 0 ? "training split" : "none";
             reports.Add(SnnReport.From(method.Name, method.Description, calImages, calData, result, timesteps, Energy, sw.Elapsed.TotalSeconds));
         }

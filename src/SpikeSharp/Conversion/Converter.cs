@@ -39,7 +39,7 @@ public static class Converter
             {
                 if (child is not Activation act) continue;
                 string layer = name.Length == 0 ? childName : $"{name}.{childName}";
-                float theta = act.Lambda is { } l ? l.Value.Data[0] : reluThresholds![layer];
+                float theta = act.Lambda is { } l ? MathF.Abs(l.Value.Data[0]) : reluThresholds![layer];
                 var neuron = createNeuron(layer, act, theta);
                 swaps.Add(ModuleSwap.Apply(parent, childName, neuron));
                 neurons.Add(neuron);

@@ -7,9 +7,10 @@ using SpikeSharp.Tensors;
 namespace SpikeSharp.Nn;
 
 /// <summary>Which activation a model uses where a ReLU would stand (spec §8a), and its settings.</summary>
-public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float LambdaInit = 8f, bool LambdaWeightDecay = true)
+/// <param name="NoiseP">NoisyQC only: probability that an element stays unquantized in training (dual-phase p = 0.1).</param>
+public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float LambdaInit = 8f, bool LambdaWeightDecay = true, float NoiseP = 0.1f)
 {
-    public static readonly string[] Kinds = ["relu", "clip", "qcfs"];
+    public static readonly string[] Kinds = ["relu", "clip", "qcfs", "noisyqc"];
 
     public static ActivationSpec Relu => new("relu");
     public static ActivationSpec Qcfs(int levels = 4, float lambdaInit = 8f) => new("qcfs", levels, lambdaInit);
@@ -22,6 +23,7 @@ public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float 
             "relu" => new ReLU(),
             "clip" => new ClipActivation(LambdaInit, LambdaWeightDecay),
             "qcfs" => new QcfsActivation(Levels, LambdaInit, LambdaWeightDecay),
+            "noisyqc" => new NoisyQcActivation(Levels, LambdaInit, NoiseP, LambdaWeightDecay),
             _ => throw new SpikeSharpException($"unknown activation '{Kind}'; expected one of {string.Join(", ", Kinds)}"),
         };
     }
@@ -29,7 +31,8 @@ public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float 
     public void Validate()
     {
         if (!Kinds.Contains(Kind)) throw new SpikeSharpException($"unknown activation '{Kind}'; expected one of {string.Join(", ", Kinds)}");
-        if (Kind == "qcfs" && Levels < 1) throw new SpikeSharpException($"--levels must be ≥ 1 for qcfs, got {Levels}");
+        if (Kind is "qcfs" or "noisyqc" && Levels < 1) throw new SpikeSharpException($"--levels must be ≥ 1 for {Kind}, got {Levels}");
+        if (Kind == "noisyqc" && !(NoiseP >= 0 && NoiseP <= 1)) throw new SpikeSharpException($"NoisyQC p must be in [0, 1], got {NoiseP}");
         if (Kind != "relu" && !(LambdaInit > 0)) throw new SpikeSharpException($"λ init must be > 0, got {LambdaInit}");
     }
 }
@@ -191,5 +194,85 @@ public sealed class QcfsActivation : Activation
             }
         }
         gParams[0] += (float)gl;
+    }
+}
+
+/// <summary>
+/// NoisyQC (dual-phase Phase I, spec §4): u = z·T/|λ|; in training each element is rounded (half to even, straight-through)
+/// with probability 1 − p and left continuous with probability p; h = |λ|·clip(u/T, 0, 1). Eval always quantizes.
+/// T levels, no ½ shift; |λ| keeps the threshold positive. Gradients as QCFS: ∂h/∂z = 1 and ∂h/∂λ = sign(λ)(h − z)/|λ|
+/// for 0 ≤ z ≤ |λ|; ∂h/∂λ = sign(λ) above.
+/// </summary>
+public sealed class NoisyQcActivation : Activation
+{
+    private readonly Parameter _lambda;
+    private readonly int _levels;
+    private readonly Random _rng;
+    private uint _callSalt;
+
+    public override Parameter Lambda => _lambda;
+    public override int? Levels => _levels;
+    public float NoiseP { get; }
+
+    public NoisyQcActivation(int levels, float lambdaInit = 5f, float noiseP = 0.1f, bool lambdaWeightDecay = true, int seed = 0)
+    {
+        if (levels < 1) throw new ArgumentOutOfRangeException(nameof(levels), $"NoisyQC levels must be ≥ 1, got {levels}");
+        (_levels, NoiseP, _rng) = (levels, noiseP, new Random(seed));
+        _lambda = AddParameter("lambda", Tensor.Full(lambdaInit, 1), lambdaWeightDecay);
+    }
+
+    private float AbsLambda()
+    {
+        float l = MathF.Abs(Lambda.Value.Data[0]);
+        if (!(l > 0)) throw new SpikeSharpException($"NoisyQC threshold |λ| = {l} is not positive");
+        return l;
+    }
+
+    /// <summary>The eval-mode value: |λ|·clip(round(z·T/|λ|)/T, 0, 1).</summary>
+    public static float Quantize(float z, float absLambda, int levels) =>
+        absLambda * Math.Clamp(MathF.Round(z * levels / absLambda, MidpointRounding.ToEven) / levels, 0f, 1f);
+
+    public override void Forward(ReadOnlySpan<float> x, Span<float> y)
+    {
+        float lam = AbsLambda();
+        bool noisy = IsTraining && NoiseP > 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            // NOTE: chunks run in parallel, so the noise is a hash of (value, index in its fixed-size chunk, a per-call
+            // draw from the seeded generator) rather than a shared sequence: reproducible for any thread count.
+            float u = x[i] * _levels / lam;
+            if (!noisy || NextUniform(x[i], i) >= NoiseP) u = MathF.Round(u, MidpointRounding.ToEven);
+            y[i] = lam * Math.Clamp(u / _levels, 0f, 1f);
+        }
+    }
+
+    public override Variable Forward(Variable x)
+    {
+        if (IsTraining) _callSalt = (uint)_rng.Next();
+        return base.Forward(x);
+    }
+
+    private float NextUniform(float value, int i)
+    {
+        uint h = BitConverter.SingleToUInt32Bits(value) * 0x9E3779B1u ^ (uint)i * 0x85EBCA77u ^ _callSalt;
+        h ^= h >> 15; h *= 0x2C1B3C6Du; h ^= h >> 12; h *= 0x297A2D39u; h ^= h >> 15;
+        return (h >> 8) * (1f / (1 << 24));
+    }
+
+    public override void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams)
+    {
+        float lam = AbsLambda(), sign = MathF.Sign(Lambda.Value.Data[0]);
+        double gl = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            float z = x[i];
+            if (z > lam) gl += gy[i];
+            else if (z >= 0)
+            {
+                gx[i] += gy[i];
+                gl += gy[i] * (y[i] - z) / lam;
+            }
+        }
+        gParams[0] += (float)(sign * gl);
     }
 }

@@ -21,14 +21,15 @@ public abstract class ConversionMethod
     /// <summary>Steps simulated before the counted steps (τ for SRP, ρ for COS); reported separately from T.</summary>
     public virtual int ExtraSteps => 0;
 
-    /// <summary>Training images a calibration used (0 when none).</summary>
-    public virtual int CalibrationImages => 0;
-
     /// <summary>The neuron replacing one activation; null uses the converter's IF neuron.</summary>
     public virtual Func<string, Nn.Activation, float, SpikingNeuron>? NeuronFactory => null;
 
     /// <summary>Checks settings against the horizon T before any work.</summary>
     public virtual void Validate(int steps) { }
+
+    /// <summary>Adjusts the converted network on TRAINING images before the test run (never on test data).</summary>
+    /// <returns>training images used (0 if the method does not calibrate)</returns>
+    public virtual int Calibrate(SpikingNetwork snn, Nn.Module ann, CalibrationData data, int steps) => 0;
 
     /// <summary>Simulates one batch for <paramref name="steps"/> counted steps; returns the output layer [steps·B, K].</summary>
     public virtual Tensor Simulate(SpikingNetwork snn, Tensor images, int steps)
@@ -37,6 +38,9 @@ public abstract class ConversionMethod
         return snn.Run(images, steps);
     }
 }
+
+/// <summary>Training images for calibration, with the checkpoint's evaluation transform; null images when none exist.</summary>
+public sealed record CalibrationData(Data.ImageDataset? Train, Data.TransformSpec Transform, int BatchSize, Action<string>? Log);
 
 /// <summary>QCFS (Bu et al., ICLR 2022; spec §1): θ = λ, v(0) = θ/2, fire on v ≥ θ, soft reset, direct input.</summary>
 public sealed class QcfsConversion : ConversionMethod
@@ -57,7 +61,7 @@ public static class ConversionMethods
         "srp" => new SrpCalibration(presim),
         "cos" => new CosCalibration(presim),
         "bit-serial" => new BitSerialConversion(),
-        _ when Names.Contains(name) => throw new SpikeSharpException($"method '{name}' is not implemented yet; available: qcfs, srp, cos, bit-serial"),
+        "dual-phase" => new DualPhaseCalibration(),
         _ => throw new SpikeSharpException($"unknown method '{name}'; expected one of {string.Join(", ", Names)}"),
     };
 }
