@@ -33,6 +33,7 @@ internal static class TrainCommand
         var optimizer = CliOptions.Make<string?>("--optimizer", "sgd | adam (default sgd)");
         var augment = CliOptions.Make<string?>("--augment", "none | basic (crop+flip) | full (crop+flip+AutoAugment+Cutout); default: the preset's, else basic");
         var lambdaInit = CliOptions.Make<float?>("--lambda-init", "initial λ of clip/QCFS activations (default 8)");
+        var initFrom = CliOptions.Make<string?>("--init-from", "start from this checkpoint's weights (e.g. dual-phase Phase I: a clip model fine-tuned with --activation noisyqc)");
         var spikeBeta = CliOptions.Make<float?>("--spike-beta", "β of the spike-count (popcount) regularizer for QCFS layers (spec §5); default 0");
         var json = CliOptions.JsonOut();
 
@@ -40,7 +41,7 @@ internal static class TrainCommand
             "spikesharp train --model resnet20 --dataset fashion-mnist --data ../shared/datasets/fashion-mnist --out runs/r20 --preset qcfs --epochs 20")
         {
             model, dataset, data, outDir, activation, levels, epochs, batch, lr, wd, seed, width, preset, resume, inputShape, limit,
-            optimizer, augment, lambdaInit, spikeBeta, json,
+            optimizer, augment, lambdaInit, spikeBeta, initFrom, json,
         };
         cmd.SetAction(r => Program.Guard(() =>
         {
@@ -79,6 +80,13 @@ internal static class TrainCommand
             var spec = new ModelSpec(r.GetValue(model)!, c, h, w, Datasets.ClassCount(dsName), r.GetValue(width), act);
             var norm = Datasets.DefaultNormalization(dsName);
             var trainer = new Trainer(spec, opts, new DataInfo(Datasets.Canonical(dsName), norm.Mean, norm.Std));
+            if (r.GetValue(initFrom) is { } init)
+            {
+                // Activations may differ (clip → noisyqc): parameters are matched by name, λ included.
+                var source = Checkpoint.Load(init);
+                trainer.Model.LoadStateDict(source.Model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value));
+                Console.WriteLine($"initialized from {init} ({source.Spec.Name}, activation {source.Spec.ActivationOrDefault.Kind})");
+            }
             string outPath = r.GetValue(outDir)!;
             Console.WriteLine($"train {spec.Name} ({c}x{h}x{w}, {spec.Classes} classes, width {spec.WidthMultiplier}) on {dsName}: " +
                 $"{train.Count} train / {test.Count} test images; activation {act.Kind}{(act.Kind == "qcfs" ? $" L={act.Levels}" : "")}; " +

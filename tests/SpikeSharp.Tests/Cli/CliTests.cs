@@ -102,6 +102,26 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void DualPhasePipelineClipThenNoisyQcThenCalibratedEvaluation()
+    {
+        string clip = Path.Combine(_dir, "clip"), noisy = Path.Combine(_dir, "noisy");
+        string[] common = ["--model", "cnn-small", "--dataset", "mnist", "--data", DataDir, "--augment", "none", "--batch", "64", "--limit", "256", "--width", "0.5"];
+        var (code, _, err) = Run(["train", .. common, "--out", clip, "--preset", "dual-phase", "--epochs", "1"]);
+        Assert.True(code == 0, err);
+        (code, var stdout, err) = Run(["train", .. common, "--out", noisy, "--activation", "noisyqc", "--levels", "4", "--lr", "0.001", "--wd", "0",
+            "--epochs", "1", "--init-from", Path.Combine(clip, "last")]);
+        Assert.True(code == 0, err);
+        Assert.Contains("activation clip", stdout);
+        string json = Path.Combine(_dir, "dp.json");
+        (code, _, err) = Run("evaluate", "--checkpoint", Path.Combine(noisy, "last"), "--data", DataDir, "--method", "dual-phase", "--timesteps", "2,4",
+            "--limit", "64", "--calibration-images", "64", "--calibration-steps", "4", "--json", json);
+        Assert.True(code == 0, err);
+        var snn = JsonNode.Parse(File.ReadAllText(json))!["snn"]![0]!;
+        Assert.Equal(80, snn["calibration_images"]!.GetValue<int>());
+        Assert.Equal("training split", snn["calibration_data"]!.GetValue<string>());
+    }
+
+    [Fact]
     public void EvaluateRejectsBadTimestepsAndMethods()
     {
         string run = Train("m", 1, limit: "128");

@@ -54,14 +54,15 @@ public static class ConversionMethods
 {
     public static readonly string[] Names = ["qcfs", "srp", "cos", "dual-phase", "bit-serial"];
 
-    /// <summary>Builds a method with the papers' defaults; presim is τ for srp and ρ for cos.</summary>
-    public static ConversionMethod Create(string name, int presim = 4) => name switch
+    /// <summary>Builds a method with the papers' defaults; presim is τ for srp and ρ for cos; calibration images and
+    /// steps are dual-phase's N and T_c.</summary>
+    public static ConversionMethod Create(string name, int presim = 4, int calibrationImages = 1024, int calibrationSteps = 8) => name switch
     {
         "qcfs" => new QcfsConversion(),
         "srp" => new SrpCalibration(presim),
         "cos" => new CosCalibration(presim),
         "bit-serial" => new BitSerialConversion(),
-        "dual-phase" => new DualPhaseCalibration(),
+        "dual-phase" => new DualPhaseCalibration(calibrationImages, calibrationImages / 4, calibrationSteps),
         _ => throw new SpikeSharpException($"unknown method '{name}'; expected one of {string.Join(", ", Names)}"),
     };
 }
