@@ -55,6 +55,7 @@ internal static class BenchCommand
         var o = new JsonObject { ["bench"] = row.Bench, ["seconds"] = row.Seconds };
         if (row.Gflops is { } g) { o["gflops"] = g; o["percent_of_peak"] = row.PercentOfPeak; }
         if (row.ImagesPerSecond is { } ips) o["images_per_s"] = ips;
+        if (row.Note is { } note) o["note"] = note;
         if (torch != null && torch.TryGetValue(row.Bench, out var t))
         {
             o["torch_seconds"] = t["seconds"]!.GetValue<double>();
@@ -73,6 +74,7 @@ internal static class BenchCommand
             Console.WriteLine($"{row.Bench,-28} {row.Seconds * 1000,9:0.0} {F(row.Gflops, "0.0"),9} {F(row.PercentOfPeak, "0"),7} " +
                 $"{F(row.ImagesPerSecond, "0.0"),9} {F(tsec * 1000, "0.0"),9} {F(tsec / row.Seconds, "0.00'x'"),8}");
         }
+        foreach (var row in rows.Where(r => r.Note != null)) Console.WriteLine($"{row.Bench}: {row.Note}");
         if (torchNote != null) Console.WriteLine($"torch: {torchNote}");
     }
 

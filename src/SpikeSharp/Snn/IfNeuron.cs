@@ -37,7 +37,8 @@ public sealed class IfNeuron : SpikingNeuron
 
     public IfNeuron(string layerName, float threshold, Activation? source = null) : base(layerName, threshold, source) { }
 
-    /// <summary>Membrane potential [B·S] of the current simulation (null before the first step).</summary>
+    /// <summary>Membrane potential [B·S] of the current simulation (null before the first step); arena memory when an
+    /// arena is active, so read it before the arena scope ends.</summary>
     public float[]? Potential => _v;
 
     /// <summary>Back to v0 on the next step.</summary>
@@ -73,9 +74,10 @@ public sealed class IfNeuron : SpikingNeuron
         return new Variable(y);
     }
 
+    /// <summary>v0 for n = B·S neurons, in arena memory when one is active (a fresh array per run would page-fault).</summary>
     private float[] InitialPotential(int n, int perSample)
     {
-        var v = new float[n];
+        var v = Tensor.Scratch(n).Data;
         Array.Fill(v, InitialFraction * Threshold);
         if (InitialOffset is { } off)
         {

@@ -19,22 +19,52 @@ public static class Conv2dKernels
         return Math.Min(byColumns, byWorkers);
     }
 
-    /// <summary>y = conv(x, w) + bias (bias may be null). y is overwritten.</summary>
-    public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool? pool = null)
+    /// <summary>y = conv(x, w) + bias (bias may be null). y is overwritten. With <paramref name="skipSilentChannels"/>
+    /// (inference on spikes), input channels that are zero in every image of a group are left out of the im2col matrix
+    /// and of the GEMM's K dimension: an analog input only pays for the zero scan, a spiking one skips its dead channels.</summary>
+    public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool? pool = null,
+        bool skipSilentChannels = false)
     {
         pool ??= WorkerPool.Shared;
         int G = GroupSize(g, pool.Count);
         int groups = (g.N + G - 1) / G;
-        int inImage = g.InChannels * g.InPlane, outImage = g.OutChannels * g.OutPlane;
+        int inImage = g.InChannels * g.InPlane, outImage = g.OutChannels * g.OutPlane, kk = g.KH * g.KW;
         pool.For(groups, (gi, _) =>
         {
             int n0 = gi * G, count = Math.Min(G, g.N - n0), cols = count * g.OutPlane;
             int ld = Gemm.PaddedLeadingDimension(cols);
             var col = ThreadScratch.Get(0, g.ColRows * ld);
             var tmp = ThreadScratch.Get(1, g.OutChannels * ld);
-            for (int i = 0; i < count; i++)
-                Im2Col.Expand(g, x.AsSpan((n0 + i) * inImage, inImage), col, ld, i * g.OutPlane);
-            Gemm.Multiply(false, false, g.OutChannels, cols, g.ColRows, w, g.ColRows, col, ld, tmp, ld);
+            int active = g.InChannels;
+            Span<int> channels = active <= 4096 ? stackalloc int[active] : new int[active];
+            if (skipSilentChannels)
+            {
+                active = 0;
+                for (int c = 0; c < g.InChannels; c++)
+                    for (int i = 0; i < count; i++)
+                        if (x.AsSpan((n0 + i) * inImage + c * g.InPlane, g.InPlane).IndexOfAnyExcept(0f) >= 0) { channels[active++] = c; break; }
+            }
+            if (active == g.InChannels)
+            {
+                for (int i = 0; i < count; i++)
+                    Im2Col.Expand(g, x.AsSpan((n0 + i) * inImage, inImage), col, ld, i * g.OutPlane);
+                Gemm.Multiply(false, false, g.OutChannels, cols, g.ColRows, w, g.ColRows, col, ld, tmp, ld);
+            }
+            else
+            {
+                // Only the active channels' rows of the column matrix and columns of the weights take part.
+                int k = active * kk;
+                var wsub = ThreadScratch.Get(2, Math.Max(1, g.OutChannels * k));
+                for (int j = 0; j < active; j++)
+                {
+                    int c = channels[j];
+                    for (int i = 0; i < count; i++)
+                        Im2Col.ExpandChannel(g, x.AsSpan((n0 + i) * inImage + c * g.InPlane, g.InPlane), col, j * kk, ld, i * g.OutPlane);
+                    for (int co = 0; co < g.OutChannels; co++)
+                        w.AsSpan(co * g.ColRows + c * kk, kk).CopyTo(wsub.AsSpan(co * k + j * kk, kk));
+                }
+                Gemm.Multiply(false, false, g.OutChannels, cols, k, wsub, Math.Max(1, k), col, ld, tmp, ld);
+            }
             for (int i = 0; i < count; i++)
                 for (int co = 0; co < g.OutChannels; co++)
                 {

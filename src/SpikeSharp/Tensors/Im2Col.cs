@@ -10,14 +10,19 @@ public static class Im2Col
     /// x of [Cin, H, W]; ldCol is the row length of col.</summary>
     public static void Expand(Conv2dGeometry g, ReadOnlySpan<float> x, Span<float> col, int ldCol, int colOffset)
     {
-        int outW = g.OutW;
         for (int c = 0; c < g.InChannels; c++)
+            ExpandChannel(g, x.Slice(c * g.InPlane, g.InPlane), col, c * g.KH * g.KW, ldCol, colOffset);
+    }
+
+    /// <summary>The KH·KW rows of one input channel's plane, written from column-matrix row <paramref name="firstRow"/> on.</summary>
+    public static void ExpandChannel(Conv2dGeometry g, ReadOnlySpan<float> plane, Span<float> col, int firstRow, int ldCol, int colOffset)
+    {
+        int outW = g.OutW;
         {
-            var plane = x.Slice(c * g.InPlane, g.InPlane);
             for (int kh = 0; kh < g.KH; kh++)
                 for (int kw = 0; kw < g.KW; kw++)
                 {
-                    int k = (c * g.KH + kh) * g.KW + kw;
+                    int k = firstRow + kh * g.KW + kw;
                     var row = col.Slice(k * ldCol + colOffset, g.OutPlane);
                     // Output columns ow with 0 <= ow*sw - pw + kw < W.
                     int owLo = Math.Max(0, CeilDiv(g.PadW - kw, g.StrideW));

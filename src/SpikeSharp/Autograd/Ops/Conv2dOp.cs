@@ -19,9 +19,10 @@ public static class Conv2dOp
             throw new ArgumentException($"conv2d: bias has {b.Value.Length} elements, expected {ws[0]}");
         var g = new Conv2dGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], strideH, strideW, padH, padW);
         var y = Tensor.Scratch(g.N, g.OutChannels, g.OutH, g.OutW);
-        Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data);
-        OpCounter.Add("conv2d", (long)g.OutChannels * g.OutPlane * g.ColRows, x.Value);
         bool record = Tape.IsRecording(x, w, b);
+        // Inference skips input channels that are silent across a group of images (spikes are mostly zero).
+        Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record);
+        OpCounter.Add("conv2d", (long)g.OutChannels * g.OutPlane * g.ColRows, x.Value);
         var result = new Variable(y, record);
         if (record)
             Tape.Record(() =>
