@@ -25,30 +25,10 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from safetensors_io import write_f32 as write_safetensors
+
 OUT_DIR = os.path.join("tests", "SpikeSharp.Tests", "Fixtures", "torch")
 MAX_TOTAL_BYTES = 300 * 1024
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """Writes {name: float32 tensor} in the standard safetensors layout (all F32, so sorted by name)."""
-    header = {}
-    if metadata:
-        header["__metadata__"] = {k: str(metadata[k]) for k in sorted(metadata)}
-    blobs = []
-    offset = 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().to(torch.float32).contiguous().cpu()
-        raw = struct.pack("<%df" % t.numel(), *t.reshape(-1).tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        offset += len(raw)
-        blobs.append(raw)
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
 
 
 def grads(y, inputs):

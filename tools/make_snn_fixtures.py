@@ -54,6 +54,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from safetensors_io import write_safetensors
+
 OUT_PATH = os.path.join("tests", "SpikeSharp.Tests", "Fixtures", "torch", "snn_cnn_small.safetensors")
 MAX_BYTES = 100 * 1024
 MIN_MARGIN = 1e-4
@@ -70,31 +72,6 @@ FC_GRID = 2.0 ** -4     # classifier.1 weights
 BN_VARS = (1024.0, 4096.0, 16384.0)
 
 NEURON_LAYERS = ("features.2", "features.6", "classifier.2")
-
-
-def write_safetensors(path, tensors, metadata):
-    """{name: (tensor, "F32"|"U8")} in the Rust writer's layout: F32 group then U8 group, each sorted by name."""
-    header = {"__metadata__": {k: str(metadata[k]) for k in sorted(metadata)}}
-    blobs, offset = [], 0
-    for dtype in ("F32", "U8"):
-        for name in sorted(n for n in tensors if tensors[n][1] == dtype):
-            t = tensors[name][0].detach().contiguous().cpu()
-            if dtype == "F32":
-                raw = struct.pack("<%df" % t.numel(), *t.to(torch.float32).reshape(-1).tolist())
-            else:
-                vals = t.reshape(-1).tolist()
-                assert all(v == int(v) and 0 <= v <= 255 for v in vals), name
-                raw = bytes(int(v) for v in vals)
-            header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-            offset += len(raw)
-            blobs.append(raw)
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
 
 
 def qcfs(z, lam):
