@@ -15,6 +15,8 @@ internal static class CliOptions
 
     public static Option<string?> JsonOut() => Make<string?>("--json", "write machine-readable results to this file");
 
+    public static Option<bool> Quiet() => Make<bool>("--quiet", "print only results and errors (no progress)");
+
     /// <summary>Parses "C" "CxHxW" (e.g. 3x32x32).</summary>
     public static (int C, int H, int W) ParseShape(string text, string flag)
     {

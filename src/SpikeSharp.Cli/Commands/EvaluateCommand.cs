@@ -25,17 +25,18 @@ internal static class EvaluateCommand
         var calImages = CliOptions.Make<int>("--calibration-images", "dual-phase: training images for calibration (a quarter more are held out to accept it)", 1024);
         var calSteps = CliOptions.Make<int>("--calibration-steps", "dual-phase: the horizon T the calibration targets", 8);
         var energy = CliOptions.Make<string>("--energy", $"energy preset: {string.Join(", ", EnergyModel.Presets.Select(p => p.Name))}", "45nm-fp32");
+        var quiet = CliOptions.Quiet();
         var json = CliOptions.JsonOut();
         var cmd = new Command("evaluate", "Evaluate a checkpoint as an ANN and, converted with each method, as an SNN.\n\nExample:\n  " +
             "spikesharp evaluate --checkpoint runs/r20/best --data ../shared/datasets/fashion-mnist --method qcfs --timesteps 1,2,4,8,16,32 --json eval.json")
-        { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, energy, json };
+        { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, energy, quiet, json };
         cmd.SetAction(r => Program.Guard(() =>
         {
             var steps = CliOptions.ParseIntList(r.GetValue(timesteps)!, "--timesteps");
             var methods = (r.GetValue(method) ?? []).SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries))
                 .Select(m => ConversionMethods.Create(m, r.GetValue(presim), r.GetValue(calImages), r.GetValue(calSteps))).ToList();
             var report = Evaluate(r.GetValue(checkpoint)!, r.GetValue(data)!, methods, steps, r.GetValue(batch), r.GetValue(limit),
-                EnergyModel.Get(r.GetValue(energy)!));
+                EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)));
             Console.Write(report.ToTable());
             CliOptions.WriteJson(r.GetValue(json), report.ToJson());
             return Program.Ok;
@@ -44,7 +45,7 @@ internal static class EvaluateCommand
     }
 
     public static EvaluationReport Evaluate(string checkpointDir, string dataDir, IReadOnlyList<ConversionMethod> methods, int[] steps,
-        int batch, int? limit, EnergyModel energy)
+        int batch, int? limit, EnergyModel energy, CliProgress progress)
     {
         if (batch <= 0) throw new SpikeSharpException($"--batch must be > 0, got {batch}");
         var cp = Checkpoint.Load(checkpointDir);
@@ -57,14 +58,22 @@ internal static class EvaluateCommand
         ImageDataset? train = null;
         try { train = Datasets.Load(cp.Data.Dataset, dataDir, train: true); }
         catch (SpikeSharpException) { /* calibration data is optional; methods that need it say so */ }
-        var evaluator = new ConversionEvaluator
+        return progress.Run(tracker =>
         {
-            CheckpointDir = checkpointDir, Test = test, Train = train, BatchSize = batch, Energy = energy,
-            Log = msg => Console.Error.WriteLine(msg),
-            OnProgress = CliOptions.Interactive ? (m, done, total) => Console.Error.Write($"\r{m}: {done}/{total} images   ") : null,
-        };
-        var report = evaluator.Run(methods, steps);
-        if (CliOptions.Interactive) Console.Error.Write("\r" + new string(' ', 60) + "\r");
-        return report;
+            string? current = null;
+            var evaluator = new ConversionEvaluator
+            {
+                CheckpointDir = checkpointDir, Test = test, Train = train, BatchSize = batch, Energy = energy,
+                Log = tracker.Note,
+                OnProgress = (m, done, total) =>
+                {
+                    if (m != current) { if (current != null) tracker.Done($"{current}: {total} images simulated"); current = m; tracker.Begin(m); }
+                    tracker.Update((double)done / total, $"{m}: {done}/{total} images");
+                },
+            };
+            var report = evaluator.Run(methods, steps);
+            if (current != null) tracker.Done($"{current}: {test.Count} images simulated");
+            return report;
+        });
     }
 }

@@ -35,13 +35,14 @@ internal static class TrainCommand
         var lambdaInit = CliOptions.Make<float?>("--lambda-init", "initial λ of clip/QCFS activations (default 8)");
         var initFrom = CliOptions.Make<string?>("--init-from", "start from this checkpoint's weights (e.g. dual-phase Phase I: a clip model fine-tuned with --activation noisyqc)");
         var spikeBeta = CliOptions.Make<float?>("--spike-beta", "β of the spike-count (popcount) regularizer for QCFS layers (spec §5); default 0");
+        var quiet = CliOptions.Quiet();
         var json = CliOptions.JsonOut();
 
         var cmd = new Command("train", "Train an ANN (ReLU, clip or QCFS activations) and save checkpoints.\n\nExample:\n  " +
             "spikesharp train --model resnet20 --dataset fashion-mnist --data ../shared/datasets/fashion-mnist --out runs/r20 --preset qcfs --epochs 20")
         {
             model, dataset, data, outDir, activation, levels, epochs, batch, lr, wd, seed, width, preset, resume, inputShape, limit,
-            optimizer, augment, lambdaInit, spikeBeta, initFrom, json,
+            optimizer, augment, lambdaInit, spikeBeta, initFrom, quiet, json,
         };
         cmd.SetAction(r => Program.Guard(() =>
         {
@@ -88,11 +89,11 @@ internal static class TrainCommand
                 Console.WriteLine($"initialized from {init} ({source.Spec.Name}, activation {source.Spec.ActivationOrDefault.Kind})");
             }
             string outPath = r.GetValue(outDir)!;
-            Console.WriteLine($"train {spec.Name} ({c}x{h}x{w}, {spec.Classes} classes, width {spec.WidthMultiplier}) on {dsName}: " +
+            if (!r.GetValue(quiet)) Console.WriteLine($"train {spec.Name} ({c}x{h}x{w}, {spec.Classes} classes, width {spec.WidthMultiplier}) on {dsName}: " +
                 $"{train.Count} train / {test.Count} test images; activation {act.Kind}{(act.Kind == "qcfs" ? $" L={act.Levels}" : "")}; " +
                 $"{opts.Epochs} epochs, batch {opts.BatchSize}, {opts.Optimizer} lr {opts.LearningRate} wd {opts.WeightDecay}; " +
                 $"{trainer.Model.Parameters().Sum(q => q.Value.Length):N0} parameters; threads {Tensors.WorkerPool.Shared.Count}");
-            var history = Run(trainer, train, test, outPath, r.GetValue(resume));
+            var history = Run(trainer, train, test, outPath, r.GetValue(resume), new CliProgress(r.GetValue(quiet)));
             var last = history.Count > 0 ? history[^1] : null;
             Console.WriteLine(last == null ? "nothing to do: all epochs already done" :
                 $"done: test accuracy {last.TestAccuracy:P2} after {last.Epoch} epochs; best {history.Max(hh => hh.TestAccuracy):P2} (selected on the test set); checkpoints in {outPath}/last and {outPath}/best");
@@ -113,26 +114,22 @@ internal static class TrainCommand
     public static (int C, int H, int W) DefaultInputShape(string model, ImageDataset data) =>
         model == "cnn-small" ? (data.Channels, data.Height, data.Width) : (data.Channels, Math.Max(32, data.Height), Math.Max(32, data.Width));
 
-    private static IReadOnlyList<EpochResult> Run(Trainer trainer, ImageDataset train, ImageDataset test, string outDir, bool resume)
+    private static IReadOnlyList<EpochResult> Run(Trainer trainer, ImageDataset train, ImageDataset test, string outDir, bool resume, CliProgress progress)
     {
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
-        trainer.OnEpoch = e => Console.WriteLine(
-            $"epoch {e.Epoch,3}  lr {e.LearningRate:0.#####}  loss {e.TrainLoss:0.0000}  train {e.TrainAccuracy:P2}  test {e.TestAccuracy:P2}  " +
-            (e.TestSpikesPerImage is { } sp ? $"spikes/img {sp:0}  " : "") + $"{e.Seconds:0.0} s ({e.ImagesPerSecond:0} img/s)");
-        if (CliOptions.Interactive)
+        return progress.Run(tracker =>
         {
-            DateTime lastDraw = DateTime.MinValue;
+            int current = -1;
             trainer.OnProgress = p =>
             {
-                if ((DateTime.UtcNow - lastDraw).TotalMilliseconds < 200 && p.Batch < p.Batches) return;
-                lastDraw = DateTime.UtcNow;
-                double eta = (p.Batches - p.Batch) * (train.Count / (double)p.Batches) / Math.Max(1e-9, p.ImagesPerSecond);
-                int barWidth = 30, filled = (int)(barWidth * (double)p.Batch / p.Batches);
-                Console.Write($"\repoch {p.Epoch}/{p.Epochs} [{new string('#', filled)}{new string('.', barWidth - filled)}] {p.Batch}/{p.Batches}  loss {p.Loss:0.000}  acc {p.Accuracy:P1}  {p.ImagesPerSecond:0} img/s  ETA {eta:0}s   ");
-                if (p.Batch == p.Batches) Console.Write("\r" + new string(' ', 110) + "\r");
+                if (p.Epoch != current) { current = p.Epoch; tracker.Begin($"epoch {p.Epoch}/{p.Epochs}"); }
+                tracker.Update((double)p.Batch / p.Batches, $"epoch {p.Epoch}/{p.Epochs}  loss {p.Loss:0.000}  acc {p.Accuracy:P1}  {p.ImagesPerSecond:0} img/s");
             };
-        }
-        return trainer.Run(train, test, outDir, resume, cts.Token);
+            trainer.OnEpoch = e => tracker.Done(
+                $"epoch {e.Epoch,3}  lr {e.LearningRate:0.#####}  loss {e.TrainLoss:0.0000}  train {e.TrainAccuracy:P2}  test {e.TestAccuracy:P2}  " +
+                (e.TestSpikesPerImage is { } sp ? $"spikes/img {sp:0}  " : "") + $"{e.Seconds:0.0} s ({e.ImagesPerSecond:0} img/s)");
+            return trainer.Run(train, test, outDir, resume, cts.Token);
+        });
     }
 }
