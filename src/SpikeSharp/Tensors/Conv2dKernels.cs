@@ -26,6 +26,11 @@ public static class Conv2dKernels
         bool skipSilentChannels = false)
     {
         pool ??= WorkerPool.Shared;
+        if (DirectConv3x3.Supports(g))
+        {
+            DirectConv3x3.Forward(g, x, w, bias, y, pool, skipSilentChannels);
+            return;
+        }
         int G = GroupSize(g, pool.Count);
         int groups = (g.N + G - 1) / G;
         int inImage = g.InChannels * g.InPlane, outImage = g.OutChannels * g.OutPlane, kk = g.KH * g.KW;

@@ -34,3 +34,50 @@ public class Conv2dKernelsTests
         for (int i = 0; i < sparse.Length; i++) Assert.Equal(b[i / g.OutPlane % 7], sparse[i]);
     }
 }
+
+public class DirectConv3x3Tests
+{
+    private static float[] Naive(Conv2dGeometry g, float[] x, float[] w, float[]? b)
+    {
+        var y = new float[g.N * g.OutChannels * g.OutPlane];
+        for (int n = 0; n < g.N; n++)
+            for (int co = 0; co < g.OutChannels; co++)
+                for (int oh = 0; oh < g.OutH; oh++)
+                    for (int ow = 0; ow < g.OutW; ow++)
+                    {
+                        double s = b?[co] ?? 0;
+                        for (int ci = 0; ci < g.InChannels; ci++)
+                            for (int kh = 0; kh < 3; kh++)
+                                for (int kw = 0; kw < 3; kw++)
+                                {
+                                    int ih = oh - 1 + kh, iw = ow - 1 + kw;
+                                    if ((uint)ih < (uint)g.H && (uint)iw < (uint)g.W)
+                                        s += (double)w[((co * g.InChannels + ci) * 3 + kh) * 3 + kw] * x[((n * g.InChannels + ci) * g.H + ih) * g.W + iw];
+                                }
+                        y[((n * g.OutChannels + co) * g.OutH + oh) * g.OutW + ow] = (float)s;
+                    }
+        return y;
+    }
+
+    [Theory]
+    [InlineData(3, 16, 32, 32, false)]
+    [InlineData(2, 5, 8, 16, true)]
+    [InlineData(1, 24, 24, 16, true)]
+    [InlineData(2, 3, 16, 32, true)]
+    public void MatchesTheNaiveConvolution(int n, int cin, int cout, int size, bool bias)
+    {
+        var g = new Conv2dGeometry(n, cin, size, size, cout, 3, 3, 1, 1, 1, 1);
+        Assert.True(DirectConv3x3.Supports(g) || !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
+        var x = TestUtil.Random(1, n * cin * size * size).Data;
+        for (int i = 0; i < size * size; i++) x[i] = 0f; // image 0, channel 0 silent: exercises channel skipping
+        var w = TestUtil.Random(2, cout * cin * 9).Data;
+        var b = bias ? TestUtil.Random(3, cout).Data : null;
+        var expected = Naive(g, x, w, b);
+        foreach (bool skip in new[] { false, true })
+        {
+            var y = new float[expected.Length];
+            Conv2dKernels.Forward(g, x, w, b, y, skipSilentChannels: skip);
+            TestUtil.AssertClose(expected, y, 1e-4, 1e-4, $"direct conv skip={skip}");
+        }
+    }
+}
