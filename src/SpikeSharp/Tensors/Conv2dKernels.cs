@@ -126,6 +126,11 @@ public static class Conv2dKernels
     public static void BackwardWeight(Conv2dGeometry g, float[] gy, float[] x, float[] gw, float[]? gb, WorkerPool? pool = null)
     {
         pool ??= WorkerPool.Shared;
+        if (DirectConv3x3.Supports(g))
+        {
+            DirectConv3x3.BackwardWeight(g, gy, x, gw, gb, pool);
+            return;
+        }
         int G = GroupSize(g, pool.Count);
         int groups = (g.N + G - 1) / G;
         int inImage = g.InChannels * g.InPlane;

@@ -80,4 +80,37 @@ public class DirectConv3x3Tests
             TestUtil.AssertClose(expected, y, 1e-4, 1e-4, $"direct conv skip={skip}");
         }
     }
+
+    [Theory]
+    [InlineData(3, 5, 8, 16)]
+    [InlineData(2, 4, 16, 32)]
+    public void WeightGradientMatchesTheNaiveSum(int n, int cin, int cout, int size)
+    {
+        var g = new Conv2dGeometry(n, cin, size, size, cout, 3, 3, 1, 1, 1, 1);
+        var x = TestUtil.Random(1, n * cin * size * size).Data;
+        var gy = TestUtil.Random(2, n * cout * size * size).Data;
+        var expected = new double[cout * cin * 9];
+        var expectedBias = new double[cout];
+        for (int i = 0; i < n; i++)
+            for (int co = 0; co < cout; co++)
+                for (int oh = 0; oh < size; oh++)
+                    for (int ow = 0; ow < size; ow++)
+                    {
+                        double go = gy[((i * cout + co) * size + oh) * size + ow];
+                        expectedBias[co] += go;
+                        for (int ci = 0; ci < cin; ci++)
+                            for (int kh = 0; kh < 3; kh++)
+                                for (int kw = 0; kw < 3; kw++)
+                                {
+                                    int ih = oh - 1 + kh, iw = ow - 1 + kw;
+                                    if ((uint)ih < (uint)size && (uint)iw < (uint)size)
+                                        expected[((co * cin + ci) * 3 + kh) * 3 + kw] += go * x[((i * cin + ci) * size + ih) * size + iw];
+                                }
+                    }
+        var gw = Enumerable.Repeat(0.5f, expected.Length).ToArray();
+        var gb = Enumerable.Repeat(0.25f, cout).ToArray();
+        Conv2dKernels.BackwardWeight(g, gy, x, gw, gb);
+        TestUtil.AssertClose(expected.Select(v => (float)v + 0.5f).ToArray(), gw, 1e-3, 1e-4, "direct weight gradient (accumulated)");
+        TestUtil.AssertClose(expectedBias.Select(v => (float)v + 0.25f).ToArray(), gb, 1e-3, 1e-4, "bias gradient");
+    }
 }
