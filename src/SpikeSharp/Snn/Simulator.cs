@@ -96,7 +96,7 @@ public sealed class Simulator
                     using var scope = arena.Activate();
                     var x = Rows(batch.Images, b0, chunkImages);
                     annByLayer.Clear();
-                    if (analogPerImageStep < 0) analogPerImageStep = AnalogMacsPerImageStep(snn, x);
+                    if (analogPerImageStep < 0) analogPerImageStep = AnalogMacsPerImageStep(snn, x, steps);
                     if (ann != null) annLogits = RecordAnn(ann, x, annByLayer);
                     using (var counter = OpCounter.StartSpiking(chunkImages, steps))
                     {
@@ -122,17 +122,18 @@ public sealed class Simulator
             ann != null ? agreement : null);
     }
 
-    /// <summary>MACs of the layers before the first neuron for one image and one step (they see the analog image).</summary>
-    private static double AnalogMacsPerImageStep(SpikingNetwork snn, Tensor batch)
+    /// <summary>MACs of the layers before the first neuron for one image and one step (they see the analog image). The
+    /// probe runs the full horizon because some neurons (bit-serial) only run their own number of steps.</summary>
+    private static double AnalogMacsPerImageStep(SpikingNetwork snn, Tensor batch, int steps)
     {
         var one = Rows(batch, 0, 1);
         var observers = snn.Neurons.Select(n => n.Observer).ToList();
         foreach (var n in snn.Neurons) n.Observer = null;
         try
         {
-            using var counter = OpCounter.StartSpiking(1, 1);
-            snn.Configure(1, 1);
-            snn.Run(one, 1);
+            using var counter = OpCounter.StartSpiking(1, steps);
+            snn.Configure(1, steps);
+            snn.Run(one, steps, extra: true);
             return counter.AnalogMacsPerStep;
         }
         finally

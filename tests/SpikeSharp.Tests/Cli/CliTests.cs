@@ -122,6 +122,25 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void BitSerialEvaluationReproducesTheQuantizedAnnAndChecksTheHorizon()
+    {
+        string run = Path.Combine(_dir, "bits");
+        var (code, _, err) = Run("train", "--model", "cnn-small", "--dataset", "mnist", "--data", DataDir, "--out", run, "--preset", "bit-serial",
+            "--augment", "none", "--epochs", "1", "--batch", "64", "--limit", "256", "--width", "0.5", "--spike-beta", "1e-7");
+        Assert.True(code == 0, err);
+        string json = Path.Combine(_dir, "bits.json");
+        (code, _, err) = Run("evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "bit-serial", "--timesteps", "2,4",
+            "--limit", "96", "--json", json);
+        Assert.True(code == 0, err);
+        var snn = JsonNode.Parse(File.ReadAllText(json))!["snn"]![0]!;
+        Assert.Equal(1.0, snn["ann_prediction_agreement"]!.GetValue<double>());
+        Assert.All(snn["ann_error_by_layer"]!.AsArray(), l => Assert.Equal(0, l!["mismatched_values"]!.GetValue<long>()));
+        (code, _, err) = Run("evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "bit-serial", "--timesteps", "8");
+        Assert.Equal(2, code);
+        Assert.Contains("L = 15", err);
+    }
+
+    [Fact]
     public void EvaluateRejectsBadTimestepsAndMethods()
     {
         string run = Train("m", 1, limit: "128");
