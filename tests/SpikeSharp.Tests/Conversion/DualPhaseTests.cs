@@ -68,4 +68,22 @@ public class DualPhaseTests
         Assert.Contains("training", e.Message);
         Assert.All(snn.IfNeurons, n => Assert.Equal(FireRule.Greater, n.Rule));
     }
+
+    [Fact]
+    public void LayerwiseBpttRaisesTheInitialPotentialOfAnUnderFiringNeuron()
+    {
+        // Two neurons, T = 4: neuron 0 gets [0, 0, 0, 2] (1 spike, rate 0.25) but the ANN says 0.5; neuron 1 is silent in both.
+        const int samples = 8, steps = 4;
+        var currents = new float[steps * samples * 2];
+        for (int b = 0; b < samples; b++) currents[((3 * samples) + b) * 2] = 2f;
+        var targets = new float[samples * 2];
+        for (int b = 0; b < samples; b++) targets[b * 2] = 0.5f;
+        var data = new LayerwiseBptt.LayerData(currents, false, targets, samples, 2, steps);
+        var neuron = new IfNeuron("l", 1f) { Rule = FireRule.Greater };
+        var offsets = new float[2];
+        var bptt = new LayerwiseBptt { LearningRate = 0.05f, MaxEpochs = 200, Patience = 200 };
+        var (before, after) = bptt.Train(neuron, offsets, data, data);
+        Assert.True(after < before, $"KL {before} -> {after}");
+        Assert.True(offsets[0] > 0.4f, $"offset of the under-firing neuron is {offsets[0]}");
+    }
 }

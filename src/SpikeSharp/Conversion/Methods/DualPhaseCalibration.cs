@@ -8,12 +8,12 @@ namespace SpikeSharp.Conversion.Methods;
 
 /// <summary>
 /// Dual-phase conversion, Phase II (Wang et al. 2022; spec §4): IF neurons with θ = |λ|, v(0) = θ/2, firing on v &gt; θ,
-/// then layer-wise mean-potential calibration on TRAINING images: for each layer ℓ in order (earlier layers already
-/// calibrated), per neuron v0 += T_c·(mean_N a − mean_N r), a the ANN activation and r = mean_t θ·s the SNN rate value,
-/// for the calibration horizon T_c. The calibrated offsets are kept only if they raise accuracy on a held-out part of
-/// the training data (the reference code selects on the test set; we do not). Phase I (NoisyQC fine-tuning) is a training
-/// step: <c>spikesharp train --activation noisyqc --init-from CKPT</c>. NOTE: the layer-wise BPTT fine-tuning of Phase II
-/// is not implemented yet.
+/// then on TRAINING images for the calibration horizon T_c: (a) layer-wise mean-potential calibration — for each layer
+/// ℓ in order (earlier layers already calibrated), per neuron v0 += T_c·(mean_N a − mean_N r), a the ANN activation and
+/// r = mean_t θ·s; (b) layer-wise BPTT of the initial potentials (<see cref="LayerwiseBptt"/>); (c) mean-potential
+/// calibration again; (d) the stage with the best accuracy on a held-out part of the training data is kept (including
+/// "no calibration"; the reference code selects on the test set, we do not). Phase I (NoisyQC fine-tuning) is a training
+/// step: <c>spikesharp train --activation noisyqc --init-from CKPT</c>.
 /// </summary>
 public sealed class DualPhaseCalibration(int calibrationImages = 1024, int validationImages = 256, int calibrationSteps = 8) : ConversionMethod
 {
@@ -21,13 +21,20 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
     public int ValidationImages { get; } = validationImages >= 0 ? validationImages : throw new SpikeSharpException($"validation images must be ≥ 0, got {validationImages}");
     public int CalibrationSteps { get; } = calibrationSteps > 0 ? calibrationSteps : throw new SpikeSharpException($"calibration steps must be > 0, got {calibrationSteps}");
 
-    /// <summary>Whether the last calibration was kept (it raised held-out accuracy).</summary>
-    public bool? KeptCalibration { get; private set; }
+    /// <summary>Layer-wise BPTT of v0 (stage b); null skips it.</summary>
+    public LayerwiseBptt? Bptt { get; init; } = new();
+
+    /// <summary>At most this many of the calibration images feed the BPTT stage (its inputs are held in memory).</summary>
+    public int BpttImages { get; init; } = 512;
+
+    /// <summary>Held-out accuracy of each stage of the last calibration, and the stage kept.</summary>
+    public IReadOnlyList<(string Stage, double Accuracy)> Stages { get; private set; } = [];
+    public string? KeptStage { get; private set; }
 
     public override string Name => "dual-phase";
     public override string Description =>
-        $"dual-phase (Wang et al. 2022, spec §4): fire on v > θ, layer-wise mean-potential calibration for T = {CalibrationSteps} on {CalibrationImagesCount} training images " +
-        $"(kept only if better on {ValidationImages} held-out training images); layer-wise BPTT not implemented";
+        $"dual-phase (Wang et al. 2022, spec §4): fire on v > θ; for T = {CalibrationSteps} on {CalibrationImagesCount} training images: mean-potential calibration, " +
+        $"layer-wise BPTT of v0 (weights fixed), calibration again; best stage by accuracy on {ValidationImages} held-out training images";
     public override ConversionOptions Options => new(Rule: FireRule.Greater);
 
     public override int Calibrate(SpikingNetwork snn, Module ann, CalibrationData data, int steps)
@@ -40,23 +47,94 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
         var neurons = snn.IfNeurons.ToList();
         using var calibLoader = new DataLoader(calib, data.BatchSize, data.Transform, shuffle: false, train: false, seed: 0);
         var annMeans = AnnMeans(ann, calibLoader, neurons);
-        double before = valid != null ? ValidationAccuracy(snn, valid, data) : 0;
+        var stages = new List<(string, double, float[]?[])>();
+        void Snapshot(string name) => stages.Add((name, valid != null ? ValidationAccuracy(snn, valid, data) : 0,
+            neurons.Select(nr => nr.InitialOffset is { } o ? (float[]?)o.Clone() : null).ToArray()));
+        Snapshot("none");
+        MeanPotentialCalibration(snn, neurons, annMeans, calibLoader);
+        Snapshot("mean-potential");
+        if (Bptt != null && valid != null)
+        {
+            var bpttSet = calib.Take(Math.Min(BpttImages, calib.Count));
+            using var bpttLoader = new DataLoader(bpttSet, data.BatchSize, data.Transform, shuffle: false, train: false, seed: 0);
+            using var validLoader = new DataLoader(valid, data.BatchSize, data.Transform, shuffle: false, train: false, seed: 0);
+            foreach (var neuron in neurons)
+            {
+                var trainData = Record(snn, ann, neuron, bpttLoader);
+                var validData = Record(snn, ann, neuron, validLoader);
+                var offsets = neuron.InitialOffset ?? new float[trainData.Neurons];
+                var (lossBefore, lossAfter) = Bptt.Train(neuron, offsets, trainData, validData);
+                neuron.InitialOffset = offsets;
+                data.Log?.Invoke($"dual-phase BPTT {neuron.LayerName}: held-out KL {lossBefore:0.0000} -> {lossAfter:0.0000}");
+            }
+            Snapshot("bptt");
+            MeanPotentialCalibration(snn, neurons, annMeans, calibLoader);
+            Snapshot("mean-potential again");
+        }
+        var best = stages.MaxBy(st => st.Item2);
+        for (int l = 0; l < neurons.Count; l++) neurons[l].InitialOffset = best.Item3[l];
+        Stages = stages.Select(st => (st.Item1, st.Item2)).ToList();
+        KeptStage = best.Item1;
+        if (valid != null)
+            data.Log?.Invoke($"dual-phase: held-out training accuracy at T = {CalibrationSteps}: " +
+                string.Join(", ", stages.Select(st => $"{st.Item1} {st.Item2:P2}")) + $"; kept '{best.Item1}'");
+        return n + v;
+    }
+
+    /// <summary>Stage (a)/(c): for each layer in order, v0 += T_c·(mean a − mean r) per neuron.</summary>
+    private void MeanPotentialCalibration(SpikingNetwork snn, List<IfNeuron> neurons, List<float[]> annMeans, DataLoader loader)
+    {
         for (int l = 0; l < neurons.Count; l++)
         {
-            var rate = MeanRateUpTo(snn, neurons[l], calibLoader);
+            var rate = MeanRateUpTo(snn, neurons[l], loader);
             var offset = neurons[l].InitialOffset ?? new float[rate.Length];
             for (int i = 0; i < rate.Length; i++) offset[i] += CalibrationSteps * (annMeans[l][i] - rate[i]);
             neurons[l].InitialOffset = offset;
         }
-        if (valid != null)
+    }
+
+    /// <summary>One layer's input currents over the loader's images (earlier layers as calibrated so far) and the ANN's
+    /// activations of that layer, for <see cref="LayerwiseBptt"/>.</summary>
+    private LayerwiseBptt.LayerData Record(SpikingNetwork snn, Module ann, IfNeuron layer, DataLoader loader)
+    {
+        int total = loader.Data.Count, offset = 0, perSample = 0;
+        float[]? currents = null, targets = null;
+        bool constant = false;
+        var activation = ann.NamedModules().First(m => m.Key == layer.LayerName).Value;
+        var arena = new TensorArena();
+        layer.BeforeRun = (_, input, isConstant) =>
         {
-            double after = ValidationAccuracy(snn, valid, data);
-            KeptCalibration = after >= before;
-            data.Log?.Invoke($"dual-phase: held-out training accuracy at T = {CalibrationSteps}: {before:P2} before, {after:P2} after mean-potential calibration; " +
-                (KeptCalibration.Value ? "kept" : "discarded"));
-            if (!KeptCalibration.Value) foreach (var neuron in neurons) neuron.InitialOffset = null;
+            int b = input.Shape[0] / (isConstant ? 1 : CalibrationSteps);
+            perSample = input.SizeFrom(1);
+            constant = isConstant;
+            currents ??= new float[(long)total * perSample * (isConstant ? 1 : CalibrationSteps)];
+            if (isConstant) input.Data.AsSpan(0, b * perSample).CopyTo(currents.AsSpan(offset * perSample));
+            else
+                for (int t = 0; t < CalibrationSteps; t++)
+                    input.Data.AsSpan(t * b * perSample, b * perSample).CopyTo(currents.AsSpan(checked((int)(((long)t * total + offset) * perSample))));
+            throw new StopAfterLayer();
+        };
+        try
+        {
+            foreach (var batch in loader.Epoch(0))
+            {
+                using var scope = arena.Activate();
+                using (var rec = ActivationRecorder.Start())
+                {
+                    ann.Eval();
+                    ann.Forward(new Variable(batch.Images));
+                    var act = rec.Outputs(activation)[0];
+                    targets ??= new float[(long)total * act.SizeFrom(1)];
+                    act.Data.CopyTo(targets.AsSpan(offset * act.SizeFrom(1)));
+                }
+                snn.Configure(batch.Count, CalibrationSteps);
+                try { snn.Run(batch.Images, CalibrationSteps, extra: true); }
+                catch (StopAfterLayer) { /* the layer's input is recorded; deeper layers are not needed */ }
+                offset += batch.Count;
+            }
         }
-        return n + v;
+        finally { layer.BeforeRun = null; }
+        return new LayerwiseBptt.LayerData(currents!, constant, targets!, total, perSample, CalibrationSteps);
     }
 
     /// <summary>Per layer, the ANN activation averaged over the calibration images, per neuron.</summary>
