@@ -33,6 +33,9 @@ internal static class TrainCommand
         var optimizer = CliOptions.Make<string?>("--optimizer", "sgd | adam (default sgd)");
         var augment = CliOptions.Make<string?>("--augment", "none | basic (crop+flip) | full (crop+flip+AutoAugment+Cutout); default: the preset's, else basic");
         var lambdaInit = CliOptions.Make<float?>("--lambda-init", "initial λ of clip/QCFS activations (default 8)");
+        var schedule = CliOptions.Make<string?>("--schedule", $"learning-rate schedule: {string.Join(", ", LrSchedule.Kinds)} (default cosine to 0)");
+        var labelSmoothing = CliOptions.Make<float?>("--label-smoothing", "cross-entropy label smoothing ε (default 0)");
+        var wdExempt = CliOptions.Make<string?>("--wd-exempt", "parameters without weight decay: bn, lambda, or bn,lambda (default: decay on all, as the reference codes)");
         var initFrom = CliOptions.Make<string?>("--init-from", "start from this checkpoint's weights (e.g. dual-phase Phase I: a clip model fine-tuned with --activation noisyqc)");
         var spikeBeta = CliOptions.Make<float?>("--spike-beta", "β of the spike-count (popcount) regularizer for QCFS layers (spec §5); default 0");
         var quiet = CliOptions.Quiet();
@@ -42,7 +45,7 @@ internal static class TrainCommand
             "spikesharp train --model resnet20 --dataset fashion-mnist --data ../shared/datasets/fashion-mnist --out runs/r20 --preset qcfs --epochs 20")
         {
             model, dataset, data, outDir, activation, levels, epochs, batch, lr, wd, seed, width, preset, resume, inputShape, limit,
-            optimizer, augment, lambdaInit, spikeBeta, initFrom, quiet, json,
+            optimizer, augment, lambdaInit, spikeBeta, initFrom, schedule, labelSmoothing, wdExempt, quiet, json,
         };
         cmd.SetAction(r => Program.Guard(() =>
         {
@@ -59,6 +62,15 @@ internal static class TrainCommand
             if (r.GetValue(wd) is { } decay) opts = opts with { WeightDecay = decay };
             if (r.GetValue(optimizer) is { } o) opts = opts with { Optimizer = o };
             if (r.GetValue(spikeBeta) is { } sb) opts = opts with { SpikeCountBeta = sb };
+            if (r.GetValue(schedule) is { } sch) opts = opts with { Schedule = opts.Schedule with { Kind = sch } };
+            if (r.GetValue(labelSmoothing) is { } ls) opts = opts with { LabelSmoothing = ls };
+            foreach (var ex in (r.GetValue(wdExempt) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                (opts, act) = ex switch
+                {
+                    "bn" => (opts with { WeightDecayOnBatchNorm = false }, act),
+                    "lambda" => (opts, act with { LambdaWeightDecay = false }),
+                    _ => throw new SpikeSharpException($"--wd-exempt: unknown group '{ex}'; expected bn or lambda"),
+                };
             if (r.GetValue(augment) is { } aug)
                 opts = aug switch
                 {

@@ -11,6 +11,8 @@ public sealed record TrainOptions
     public float LearningRate { get; init; } = 0.1f;
     public float Momentum { get; init; } = 0.9f;
     public float WeightDecay { get; init; } = 5e-4f;
+    /// <summary>Apply weight decay to BN γ and β too (the reference codes do; dual-phase's --split does not).</summary>
+    public bool WeightDecayOnBatchNorm { get; init; } = true;
     /// <summary>"sgd" or "adam".</summary>
     public string Optimizer { get; init; } = "sgd";
     public LrSchedule Schedule { get; init; } = new();

@@ -38,6 +38,9 @@ public sealed class Trainer
         spec.Validate();
         (_spec, _options, _dataInfo) = (spec, options, dataInfo);
         _model = model ?? ModelFactory.Create(spec, options.Seed);
+        if (!options.WeightDecayOnBatchNorm)
+            foreach (var (_, m) in _model.NamedModules())
+                if (m is BatchNorm bn) { bn.Weight.WeightDecay = false; bn.Bias.WeightDecay = false; }
     }
 
     /// <summary>Runs the remaining epochs. With <paramref name="resume"/>, continues from outDir/last if present.</summary>

@@ -92,6 +92,8 @@ public sealed class CliTests : IDisposable
     [InlineData("model.safetensors and model.json", "evaluate", "--checkpoint", "no-such-checkpoint", "--data", "DATA")]
     [InlineData("--frobnicate", "train", "--frobnicate")]
     [InlineData("unknown benchmark", "bench", "--only", "nope")]
+    [InlineData("--wd-exempt: unknown group 'gamma'", "train", "--model", "cnn-small", "--dataset", "mnist", "--data", "DATA", "--out", "OUT", "--wd-exempt", "gamma")]
+    [InlineData("unknown LR schedule 'linear'", "train", "--model", "cnn-small", "--dataset", "mnist", "--data", "DATA", "--out", "OUT", "--schedule", "linear")]
     public void BadInputExitsWithCode2AndAOneLineMessage(string expected, params string[] args)
     {
         args = args.Select(a => a == "DATA" ? DataDir : a == "OUT" ? Path.Combine(_dir, "out") : a).ToArray();

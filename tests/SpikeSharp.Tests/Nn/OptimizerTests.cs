@@ -1,0 +1,55 @@
+using SpikeSharp.Interop;
+using SpikeSharp.Models;
+using SpikeSharp.Nn;
+using SpikeSharp.Tensors;
+using SpikeSharp.Training;
+using Xunit;
+
+namespace SpikeSharp.Tests.Nn;
+
+public class OptimizerTests
+{
+    [Fact]
+    public void SgdMatchesPyTorchSemanticsWithMomentumAndDecay()
+    {
+        var p = new SpikeSharp.Autograd.Parameter(Tensor.FromArray([1f, -2f]));
+        var sgd = new Sgd([new("w", p)], momentum: 0.9f, weightDecay: 0.1f);
+        p.AccumulateGrad([0.5f, 0.5f]);
+        sgd.Step(0.1f);            // g = 0.5 + 0.1·w; b = g; w −= 0.1·b
+        Assert.Equal(1f - 0.1f * 0.6f, p.Value.Data[0], 6);
+        p.ZeroGrad();
+        p.AccumulateGrad([0.5f, 0.5f]);
+        float w0 = p.Value.Data[0], g = 0.5f + 0.1f * w0, b = 0.9f * 0.6f + g;
+        sgd.Step(0.1f);
+        Assert.Equal(w0 - 0.1f * b, p.Value.Data[0], 6);
+    }
+
+    [Fact]
+    public void ExemptParametersGetNoDecay()
+    {
+        var p = new SpikeSharp.Autograd.Parameter(Tensor.FromArray([3f]), weightDecay: false);
+        new Sgd([new("w", p)], momentum: 0f, weightDecay: 0.5f).Step(0.1f); // no gradient: untouched
+        p.AccumulateGrad([0f]);
+        new Sgd([new("w", p)], momentum: 0f, weightDecay: 0.5f).Step(0.1f);
+        Assert.Equal(3f, p.Value.Data[0]);
+    }
+
+    [Fact]
+    public void TrainerCanExemptBatchNormFromDecay()
+    {
+        var spec = new ModelSpec("cnn-small", 1, 8, 8, 10, 0.25f, ActivationSpec.Qcfs());
+        var trainer = new Trainer(spec, new TrainOptions { WeightDecayOnBatchNorm = false }, new DataInfo("mnist", [0f], [1f]));
+        var bns = trainer.Model.NamedModules().Select(m => m.Value).OfType<BatchNorm>().ToList();
+        Assert.NotEmpty(bns);
+        Assert.All(bns, bn => Assert.False(bn.Weight.WeightDecay || bn.Bias.WeightDecay));
+        Assert.Contains(trainer.Model.Parameters(), q => q.WeightDecay);
+    }
+
+    [Theory]
+    [InlineData("cosine", 0, 0.1f)]
+    [InlineData("cosine", 5, 0.05f)]
+    [InlineData("step", 30, 0.01f)]
+    [InlineData("constant", 7, 0.1f)]
+    public void Schedules(string kind, int epoch, float expected) =>
+        Assert.Equal(expected, new LrSchedule(kind).At(0.1f, epoch, 10), 5);
+}
