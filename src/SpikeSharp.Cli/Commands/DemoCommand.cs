@@ -57,11 +57,11 @@ internal static class DemoCommand
             var options = new TrainOptions { Epochs = r.GetValue(epochs), LearningRate = 0.1f, CropPadding = gray ? 0 : 4, HorizontalFlip = !gray };
             var norm = Datasets.DefaultNormalization(dsName);
             Trainer.EnsureWritable(outPath);
-            Console.WriteLine($"[1/3] training {spec.Name} with QCFS (L = 4) on {dsName}: {train.Count} train / {test.Count} test images, {options.Epochs} epochs");
             var trainer = new Trainer(spec, options, new DataInfo(Datasets.Canonical(dsName), norm.Mean, norm.Std))
             {
                 OnEpoch = e => Console.WriteLine($"      epoch {e.Epoch,2}: loss {e.TrainLoss:0.000}  test {e.TestAccuracy:P2}  ({e.Seconds:0.0} s)"),
             };
+            Console.WriteLine($"[1/3] training {spec.Name} with QCFS (L = 4) on {dsName}: {train.Count} train / {test.Count} test images, {options.Epochs} epochs");
             var trainWatch = Stopwatch.StartNew();
             var history = trainer.Run(train, test, outPath);
             double trainSeconds = trainWatch.Elapsed.TotalSeconds;
