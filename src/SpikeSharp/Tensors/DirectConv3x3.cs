@@ -51,11 +51,9 @@ public static unsafe class DirectConv3x3
                 for (int cb = 0; cb < cout / CoBlock; cb++)
                 {
                     float* outBase = yp + n * outImage + cb * CoBlock * h * width;
+                    int second = width == 32 ? 16 : pw;
                     for (int oh = 0; oh < h; oh += width == 32 ? 1 : 2)
-                    {
-                        if (width == 32) Tile32(pp, planeP, pw, wp, cin, cb, active[..count], oh, outBase, h * width);
-                        else Tile16x2(pp, planeP, pw, wp, cin, cb, active[..count], oh, outBase, h * width);
-                    }
+                        Tile(pp, planeP, pw, wp, cin, cb, active[..count], oh, second, outBase + oh * width, h * width);
                     if (bias != null)
                         for (int c = 0; c < CoBlock; c++)
                             TensorPrimitives.Add(new Span<float>(outBase + c * h * width, h * width), bias[cb * CoBlock + c], new Span<float>(outBase + c * h * width, h * width));
@@ -64,9 +62,11 @@ public static unsafe class DirectConv3x3
         });
     }
 
-    /// <summary>One 32-wide output row for 8 output channels: 16 accumulators (8 channels × 2 vectors).</summary>
+    /// <summary>32 output pixels for 8 output channels in 16 accumulators: one 32-wide row (second vector 16 floats on)
+    /// or two 16-wide rows (second vector one padded row down). The 32 outputs are contiguous in both cases.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile32(float* pad, int planeP, int pw, float* wp, int cin, int cb, ReadOnlySpan<int> active, int oh, float* outBase, int outPlane)
+    private static void Tile(float* pad, int planeP, int pw, float* wp, int cin, int cb, ReadOnlySpan<int> active, int oh, int secondOffset,
+        float* outRow, int outPlane)
     {
         Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default,
             e0 = default, e1 = default, f0 = default, f1 = default, g0 = default, g1 = default, h0 = default, h1 = default;
@@ -80,7 +80,7 @@ public static unsafe class DirectConv3x3
                 for (int kw = 0; kw < 3; kw++, wt += CoBlock)
                 {
                     var x0 = Vector512.Load(row + kw);
-                    var x1 = Vector512.Load(row + kw + 16);
+                    var x1 = Vector512.Load(row + secondOffset + kw);
                     var w = Vector512.Create(wt[0]); a0 = Vector512.FusedMultiplyAdd(w, x0, a0); a1 = Vector512.FusedMultiplyAdd(w, x1, a1);
                     w = Vector512.Create(wt[1]); b0 = Vector512.FusedMultiplyAdd(w, x0, b0); b1 = Vector512.FusedMultiplyAdd(w, x1, b1);
                     w = Vector512.Create(wt[2]); c0 = Vector512.FusedMultiplyAdd(w, x0, c0); c1 = Vector512.FusedMultiplyAdd(w, x1, c1);
@@ -92,46 +92,7 @@ public static unsafe class DirectConv3x3
                 }
             }
         }
-        float* o = outBase + oh * 32;
-        a0.Store(o); a1.Store(o + 16); o += outPlane;
-        b0.Store(o); b1.Store(o + 16); o += outPlane;
-        c0.Store(o); c1.Store(o + 16); o += outPlane;
-        d0.Store(o); d1.Store(o + 16); o += outPlane;
-        e0.Store(o); e1.Store(o + 16); o += outPlane;
-        f0.Store(o); f1.Store(o + 16); o += outPlane;
-        g0.Store(o); g1.Store(o + 16); o += outPlane;
-        h0.Store(o); h1.Store(o + 16);
-    }
-
-    /// <summary>Two 16-wide output rows for 8 output channels: 16 accumulators (8 channels × 2 rows).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile16x2(float* pad, int planeP, int pw, float* wp, int cin, int cb, ReadOnlySpan<int> active, int oh, float* outBase, int outPlane)
-    {
-        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default,
-            e0 = default, e1 = default, f0 = default, f1 = default, g0 = default, g1 = default, h0 = default, h1 = default;
-        for (int j = 0; j < active.Length; j++)
-        {
-            float* plane = pad + j * planeP;
-            float* wt = wp + ((long)(cb * cin + active[j]) * 9) * CoBlock;
-            for (int kh = 0; kh < 3; kh++)
-            {
-                float* row = plane + (oh + kh) * pw;
-                for (int kw = 0; kw < 3; kw++, wt += CoBlock)
-                {
-                    var x0 = Vector512.Load(row + kw);
-                    var x1 = Vector512.Load(row + pw + kw);
-                    var w = Vector512.Create(wt[0]); a0 = Vector512.FusedMultiplyAdd(w, x0, a0); a1 = Vector512.FusedMultiplyAdd(w, x1, a1);
-                    w = Vector512.Create(wt[1]); b0 = Vector512.FusedMultiplyAdd(w, x0, b0); b1 = Vector512.FusedMultiplyAdd(w, x1, b1);
-                    w = Vector512.Create(wt[2]); c0 = Vector512.FusedMultiplyAdd(w, x0, c0); c1 = Vector512.FusedMultiplyAdd(w, x1, c1);
-                    w = Vector512.Create(wt[3]); d0 = Vector512.FusedMultiplyAdd(w, x0, d0); d1 = Vector512.FusedMultiplyAdd(w, x1, d1);
-                    w = Vector512.Create(wt[4]); e0 = Vector512.FusedMultiplyAdd(w, x0, e0); e1 = Vector512.FusedMultiplyAdd(w, x1, e1);
-                    w = Vector512.Create(wt[5]); f0 = Vector512.FusedMultiplyAdd(w, x0, f0); f1 = Vector512.FusedMultiplyAdd(w, x1, f1);
-                    w = Vector512.Create(wt[6]); g0 = Vector512.FusedMultiplyAdd(w, x0, g0); g1 = Vector512.FusedMultiplyAdd(w, x1, g1);
-                    w = Vector512.Create(wt[7]); h0 = Vector512.FusedMultiplyAdd(w, x0, h0); h1 = Vector512.FusedMultiplyAdd(w, x1, h1);
-                }
-            }
-        }
-        float* o = outBase + oh * 16;
+        float* o = outRow;
         a0.Store(o); a1.Store(o + 16); o += outPlane;
         b0.Store(o); b1.Store(o + 16); o += outPlane;
         c0.Store(o); c1.Store(o + 16); o += outPlane;
