@@ -88,12 +88,13 @@ public sealed class Trainer
                 double loss;
                 using (arena.Activate())
                 using (var tape = Tape.Start())
-                using (var spikeLoss = SpikeCountRegularizer.Start(_options.SpikeCountBeta))
+                using (var spikeLoss = _options.SpikeCountBeta > 0 ? SpikeCountRegularizer.Start(_options.SpikeCountBeta) : null)
                 {
                     var logits = _model.Forward(new Variable(batch.Images));
                     var lossVar = CrossEntropyOp.Forward(logits, batch.Labels, _options.LabelSmoothing);
                     // The spike-count term's gradient was recorded by the QCFS layers; its value joins the reported loss.
-                    loss = lossVar.Value.Data[0] + spikeLoss.Loss;
+                    // (Counting costs a pass over every activation, so it runs only when β > 0.)
+                    loss = lossVar.Value.Data[0] + (spikeLoss?.Loss ?? 0);
                     if (!double.IsFinite(loss))
                         throw new SpikeSharpException($"training diverged: loss is {loss} at epoch {epoch + 1}, step {step + 1} (lr {lr}); lower --lr");
                     correct += Evaluation.CountCorrect(logits.Value.Data, _spec.Classes, batch.Labels);
