@@ -34,16 +34,21 @@ public static class Converter
         var neurons = new List<SpikingNeuron>();
         var opts = options;
         createNeuron ??= (layer, act, theta) => new IfNeuron(layer, theta, act) { InitialFraction = opts.InitialFraction, Rule = opts.Rule };
-        foreach (var (name, parent) in model.NamedModules().ToList())
+        // Depth first over children in registration order, which is execution order for these models: a residual
+        // block's inner neuron comes before its output neuron (methods that calibrate "in order" rely on it).
+        void Visit(Module parent, string prefix)
+        {
             foreach (var (childName, child) in parent.Children.ToList())
             {
-                if (child is not Activation act) continue;
-                string layer = name.Length == 0 ? childName : $"{name}.{childName}";
+                string layer = prefix + childName;
+                if (child is not Activation act) { Visit(child, layer + "."); continue; }
                 float theta = act.Lambda is { } l ? MathF.Abs(l.Value.Data[0]) : reluThresholds![layer];
                 var neuron = createNeuron(layer, act, theta);
                 swaps.Add(ModuleSwap.Apply(parent, childName, neuron));
                 neurons.Add(neuron);
             }
+        }
+        Visit(model, "");
         if (neurons.Count == 0) throw new SpikeSharpException("the model has no activation layers to convert into spiking neurons");
         return new SpikingNetwork(model, neurons, swaps);
     }

@@ -100,6 +100,19 @@ public class ConverterTests
     }
 
     [Fact]
+    public void NeuronsAreListedInExecutionOrder()
+    {
+        var model = ModelFactory.Create(new ModelSpec("resnet20", 1, 8, 8, 10, 0.25f, ActivationSpec.Qcfs(4, 2f)));
+        var snn = Converter.Convert(model);
+        var fired = new List<string>();
+        foreach (var n in snn.Neurons) n.Observer = (neuron, _, _) => fired.Add(neuron.LayerName);
+        snn.Configure(2, 2);
+        snn.Run(TestUtil.Random(1, 2, 1, 8, 8), 2);
+        Assert.Equal(fired, snn.Neurons.Select(n => n.LayerName));
+        Assert.Equal(["conv1.2", "conv2_x.0.residual_function.2", "conv2_x.0.relu"], snn.Neurons.Take(3).Select(n => n.LayerName));
+    }
+
+    [Fact]
     public void MaxPoolIsRefusedWithAClearMessage()
     {
         var model = new Sequential(new Conv2d(1, 2, 3, 1, 1), new QcfsActivation(), new MaxPool2d(2));
