@@ -26,7 +26,7 @@ internal static class DemoCommand
         var dataset = CliOptions.Make<string>("--dataset", $"dataset: {string.Join(", ", Datasets.Names)}", "mnist");
         var model = CliOptions.Make<string>("--model", $"architecture: {string.Join(", ", ModelSpec.Names)}", "cnn-small");
         var epochs = CliOptions.Make<int>("--epochs", "training epochs", 8);
-        var methods = CliOptions.Make<string>("--methods", "conversion methods, comma-separated", "qcfs,srp,cos");
+        var methods = CliOptions.Make<string>("--methods", "conversion methods, comma-separated (bit-serial needs a model with L = 2^T − 1 levels)", "qcfs,srp,cos,dual-phase");
         var timesteps = CliOptions.Make<string>("--timesteps", "counted time steps to report", "1,2,4,8,16,32");
         var limit = CliOptions.Make<int?>("--limit", "use only the first N training and N/4 test images (quick runs)");
         var json = CliOptions.JsonOut();
@@ -41,7 +41,7 @@ internal static class DemoCommand
             string dataDir = r.GetValue(data) ?? FindBundledData();
             var steps = CliOptions.ParseIntList(r.GetValue(timesteps)!, "--timesteps");
             var methodList = r.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(m => ConversionMethods.Create(m)).ToList();
+                .Select(m => ConversionMethods.Create(m, calibrationImages: 1024, calibrationSteps: 4)).ToList();
             foreach (var m in methodList) m.Validate(steps.Max());
             var train = Datasets.Load(dsName, dataDir, train: true);
             var test = Datasets.Load(dsName, dataDir, train: false);

@@ -175,7 +175,7 @@ public sealed class DemoTests : IDisposable
         Assert.Contains("[3/3] report", stdout);
         string report = Path.Combine(_dir, "report");
         var doc = JsonNode.Parse(File.ReadAllText(Path.Combine(report, "report.json")))!;
-        Assert.Equal(new[] { "qcfs", "srp", "cos" }, doc["snn"]!.AsArray().Select(m => m!["method"]!.GetValue<string>()));
+        Assert.Equal(new[] { "qcfs", "srp", "cos", "dual-phase" }, doc["snn"]!.AsArray().Select(m => m!["method"]!.GetValue<string>()));
         Assert.Equal(4, doc["snn"]![1]!["extra_steps"]!.GetValue<int>());
         Assert.True(doc["raster"]!["neurons"]!.AsArray().Count > 0);
         string html = File.ReadAllText(Path.Combine(report, "report.html"));
