@@ -6,6 +6,6 @@ html=$(realpath "$1"); out=${2:-report.png}
 profile=$(mktemp -d)
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
   --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars \
-  --window-size=1100,2600 --screenshot="$(realpath -m "$out")" "file://$html" 2>/dev/null
+  --window-size=1100,3300 --screenshot="$(realpath -m "$out")" "file://$html" 2>/dev/null
 rm -rf "$profile"
 echo "wrote $out"

@@ -55,7 +55,8 @@ public sealed class ConversionEvaluator
             var result = sim.Run(snn, loader, horizon, ann, method);
             int calImages = methodImages + (calibration?.Count ?? 0);
             string calData = calImages > 0 ? "training split" : "none";
-            reports.Add(SnnReport.From(method.Name, method.Description, calImages, calData, result, timesteps, Energy, sw.Elapsed.TotalSeconds));
+            reports.Add(SnnReport.From(method.Name, method.Description, calImages, calData, result, timesteps, Energy, sw.Elapsed.TotalSeconds,
+                method.CalibrationSummary));
         }
         return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, Test.Count, annAccuracy, macs, Energy, reports, CheckpointDir);
     }

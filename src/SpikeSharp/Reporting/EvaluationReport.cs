@@ -9,10 +9,10 @@ namespace SpikeSharp.Reporting;
 public sealed record SnnReport(string Method, string Description, int ExtraSteps, int CalibrationImages, string CalibrationData,
     SortedDictionary<int, double> AccuracyByT, IReadOnlyList<(string Layer, double Rate)> FiringRateByLayer,
     SortedDictionary<int, double> FiringRateByT, SortedDictionary<int, double> SopsByT, SortedDictionary<int, double> EnergyPjByT,
-    IReadOnlyList<LayerActivity> Layers, double Seconds, int Images = 0, long? AnnAgreement = null)
+    IReadOnlyList<LayerActivity> Layers, double Seconds, int Images = 0, long? AnnAgreement = null, string? CalibrationSummary = null)
 {
     public static SnnReport From(string method, string description, int calibrationImages, string calibrationData,
-        SimulationResult r, IEnumerable<int> timesteps, EnergyModel energy, double seconds)
+        SimulationResult r, IEnumerable<int> timesteps, EnergyModel energy, double seconds, string? calibrationSummary = null)
     {
         var ts = timesteps.Where(t => t <= r.Steps).ToList();
         return new SnnReport(method, description, r.ExtraSteps, calibrationImages, calibrationData,
@@ -21,7 +21,7 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
             new(ts.ToDictionary(t => t, r.FiringRate)),
             new(ts.ToDictionary(t => t, t => r.Sops(t) + r.ExtraSopsPerImage)),
             new(ts.ToDictionary(t => t, t => r.EnergyPj(energy, t))),
-            r.Layers, seconds, r.Images, r.AnnAgreement);
+            r.Layers, seconds, r.Images, r.AnnAgreement, calibrationSummary);
     }
 }
 
@@ -51,6 +51,7 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                 ["extra_steps"] = s.ExtraSteps,
                 ["calibration_images"] = s.CalibrationImages,
                 ["calibration_data"] = s.CalibrationData,
+                ["calibration_summary"] = s.CalibrationSummary,
                 ["accuracy_by_t"] = ByT(s.AccuracyByT),
                 ["firing_rate_by_t"] = ByT(s.FiringRateByT),
                 ["firing_rate_by_layer"] = new JsonArray(s.FiringRateByLayer.Select(l => (JsonNode)new JsonObject { ["layer"] = l.Layer, ["rate"] = l.Rate }).ToArray()),

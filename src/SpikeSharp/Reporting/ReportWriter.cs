@@ -66,6 +66,9 @@ public static class ReportWriter
                 string.Join(" | ", ts.Select(t => acc.TryGetValue(t, out var a) ? Pct(a) : "")) + " |");
         }
         sb.AppendLine().AppendLine("Extra steps run before the counted steps t (total latency = extra + t). Calibration never uses the test set.").AppendLine();
+        foreach (var m in Methods(r))
+            if (m["calibration_summary"] is { } summary) sb.AppendLine($"- {m["method"]}: {summary}");
+        if (Methods(r).Any(m => m["calibration_summary"] != null)) sb.AppendLine();
         sb.AppendLine("## Spikes and energy per image").AppendLine();
         sb.AppendLine("| method | t | firing rate | SOPs | energy | vs ANN |").AppendLine("|---|---|---|---|---|---|");
         foreach (var m in Methods(r))

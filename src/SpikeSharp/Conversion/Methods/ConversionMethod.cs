@@ -27,6 +27,9 @@ public abstract class ConversionMethod
     /// <summary>Checks settings against the horizon T before any work.</summary>
     public virtual void Validate(int steps) { }
 
+    /// <summary>What the last calibration found and kept, for reports (null when the method does not calibrate).</summary>
+    public virtual string? CalibrationSummary => null;
+
     /// <summary>Adjusts the converted network on TRAINING images before the test run (never on test data).</summary>
     /// <returns>training images used (0 if the method does not calibrate)</returns>
     public virtual int Calibrate(SpikingNetwork snn, Nn.Module ann, CalibrationData data, int steps) => 0;

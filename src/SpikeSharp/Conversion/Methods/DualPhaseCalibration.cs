@@ -37,6 +37,9 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
         $"layer-wise BPTT of v0 (weights fixed), calibration again; best stage by accuracy on {ValidationImages} held-out training images";
     public override ConversionOptions Options => new(Rule: FireRule.Greater);
 
+    public override string? CalibrationSummary => KeptStage == null ? null :
+        $"held-out training accuracy at T = {CalibrationSteps}: " + string.Join(", ", Stages.Select(s => $"{s.Stage} {s.Accuracy:P2}")) + $"; kept '{KeptStage}'";
+
     public override int Calibrate(SpikingNetwork snn, Module ann, CalibrationData data, int steps)
     {
         if (data.Train == null || data.Train.Count == 0)
