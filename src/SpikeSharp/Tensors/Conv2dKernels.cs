@@ -126,7 +126,7 @@ public static class Conv2dKernels
     public static void BackwardWeight(Conv2dGeometry g, float[] gy, float[] x, float[] gw, float[]? gb, WorkerPool? pool = null)
     {
         pool ??= WorkerPool.Shared;
-        if (DirectConv3x3.Supports(g))
+        if (DirectConv3x3.SupportsWeightGradient(g))
         {
             DirectConv3x3.BackwardWeight(g, gy, x, gw, gb, pool);
             return;
