@@ -130,9 +130,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
                     targets ??= new float[(long)total * act.SizeFrom(1)];
                     act.Data.CopyTo(targets.AsSpan(offset * act.SizeFrom(1)));
                 }
-                snn.Configure(batch.Count, CalibrationSteps);
-                try { snn.Run(batch.Images, CalibrationSteps, extra: true); }
-                catch (StopAfterLayer) { /* the layer's input is recorded; deeper layers are not needed */ }
+                RunUntilObserverStops(snn, batch);
                 offset += batch.Count;
             }
         }
@@ -186,9 +184,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
             foreach (var batch in loader.Epoch(0))
             {
                 using var scope = arena.Activate();
-                snn.Configure(batch.Count, CalibrationSteps);
-                try { snn.Run(batch.Images, CalibrationSteps, extra: true); }
-                catch (StopAfterLayer) { /* the layer of interest has run; deeper layers are not needed */ }
+                RunUntilObserverStops(snn, batch);
             }
         }
         finally { layer.Observer = null; }
@@ -209,6 +205,15 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
             Simulator.CountCorrectByStep(y, batch.Count, CalibrationSteps, batch.Labels, correct);
         }
         return (double)correct[^1] / valid.Count;
+    }
+
+    /// <summary>Simulates one batch for T_c steps as an extra run; an observer ends it early by throwing
+    /// <see cref="StopAfterLayer"/> once the layer it watches has run (deeper layers are not needed).</summary>
+    private void RunUntilObserverStops(SpikingNetwork snn, Batch batch)
+    {
+        snn.Configure(batch.Count, CalibrationSteps);
+        try { snn.Run(batch.Images, CalibrationSteps, extra: true); }
+        catch (StopAfterLayer) { }
     }
 
     private sealed class StopAfterLayer : Exception;
