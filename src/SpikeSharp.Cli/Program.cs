@@ -19,6 +19,8 @@ public static class Program
             DemoCommand.Create(),
             ReportCommand.Create(),
             BenchCommand.Create(),
+            ImportCommand.Create(),
+            ExportCommand.Create(),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -1,0 +1,70 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using SpikeSharp.Data;
+using SpikeSharp.Interop;
+using SpikeSharp.Models;
+
+namespace SpikeSharp.Cli.Commands;
+
+/// <summary><c>spikesharp import</c>: turns an ONNX, PyTorch <c>.pth</c> or safetensors model into a checkpoint
+/// directory that <c>evaluate</c> runs with any method (CLI.md).</summary>
+internal static class ImportCommand
+{
+    public static Command Create()
+    {
+        var from = CliOptions.Make<string>("--from", "model file: .onnx, .pth/.pt (torch.save(model.state_dict())) or .safetensors", required: true);
+        var arch = CliOptions.Make<string>("--arch", $"built-in architecture the weights belong to: {string.Join(", ", ModelSpec.Names)}", required: true);
+        var inputShape = CliOptions.Make<string>("--input-shape", "model input CxHxW", "3x32x32");
+        var classes = CliOptions.Make<int?>("--classes", "output classes (default: the size of the last layer in the file)");
+        var width = CliOptions.Make<float>("--width", "channel width multiplier of the architecture", 1f);
+        var dataset = CliOptions.Make<string>("--dataset", $"dataset the model is evaluated on: {string.Join(", ", Datasets.Names)}", "cifar10");
+        var mean = CliOptions.Make<string?>("--mean", "per-channel input mean M[,M,M] (default: the dataset's)");
+        var std = CliOptions.Make<string?>("--std", "per-channel input std S[,S,S] (default: the dataset's)");
+        var levels = CliOptions.Make<int?>("--levels", "QCFS levels L (required for .pth/.safetensors models with thresholds; ONNX records it)");
+        var outDir = CliOptions.Make<string>("--out", "checkpoint directory to write (model.safetensors + model.json)", required: true);
+        var cmd = new Command("import", "Import a trained model into a checkpoint directory.\n\nExample:\n  " +
+            "spikesharp import --from resnet20_qcfs.pth --arch resnet20 --levels 4 --out runs/imported")
+        { from, arch, inputShape, classes, width, dataset, mean, std, levels, outDir };
+        cmd.SetAction(r => Program.Guard(() =>
+        {
+            var (c, h, w) = CliOptions.ParseShape(r.GetValue(inputShape)!, "--input-shape");
+            string path = r.GetValue(from)!;
+            var spec = new ModelSpec(r.GetValue(arch)!, c, h, w, 10, r.GetValue(width));
+            spec.Validate();
+            var source = ModelImport.Read(path, spec);
+            spec = spec with { Classes = r.GetValue(classes) ?? ClassesOf(source, path) };
+            var (model, fullSpec) = ModelImport.Build(spec, source, r.GetValue(levels));
+            string ds = Datasets.Canonical(r.GetValue(dataset)!);
+            var norm = Datasets.DefaultNormalization(ds);
+            var data = new DataInfo(ds, ParseFloats(r.GetValue(mean), "--mean", c) ?? norm.Mean, ParseFloats(r.GetValue(std), "--std", c) ?? norm.Std);
+            var extra = new JsonObject { ["imported_from"] = Path.GetFullPath(path), ["imported_format"] = source.Format };
+            new Checkpoint(fullSpec, data, model, extra).Save(r.GetValue(outDir)!);
+            foreach (var note in source.Notes ?? []) Console.WriteLine($"note: {note}");
+            var act = fullSpec.ActivationOrDefault;
+            Console.WriteLine($"imported {source.Format} {path} as {fullSpec.Name} ({c}x{h}x{w}, {fullSpec.Classes} classes, " +
+                $"activation {act.Kind}{(act.Kind == "qcfs" ? $" L={act.Levels}" : "")}) into {r.GetValue(outDir)}");
+            if (act.Kind == "relu")
+                Console.WriteLine("note: plain ReLU model; SNN conversion uses threshold balancing on training data and needs many more time steps than QCFS");
+            return Program.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>The classifier's output count: the first dimension of the last 2-D weight in the file.</summary>
+    private static int ClassesOf(ImportedTensors source, string path) =>
+        source.Tensors.Values.LastOrDefault(t => t.Rank == 2)?.Shape[0]
+            ?? throw new InvalidFileException(path, "has no 2-D (linear) weight to read the class count from; give --classes");
+
+    private static float[]? ParseFloats(string? text, string flag, int channels)
+    {
+        if (text is null) return null;
+        var items = text.Split(',', StringSplitOptions.TrimEntries);
+        var values = new float[items.Length];
+        for (int i = 0; i < items.Length; i++)
+            if (!float.TryParse(items[i], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out values[i]))
+                throw new SpikeSharpException($"{flag} '{text}': '{items[i]}' is not a number");
+        if (values.Length != 1 && values.Length != channels)
+            throw new SpikeSharpException($"{flag} '{text}' has {values.Length} values; expected 1 or {channels}");
+        return values;
+    }
+}
