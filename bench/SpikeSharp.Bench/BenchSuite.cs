@@ -12,6 +12,9 @@ namespace SpikeSharp.Bench;
 /// <param name="Note">what the number depends on beyond the shapes (e.g. the firing rate of an SNN run)</param>
 public sealed record BenchRow(string Bench, double Seconds, double? Gflops = null, double? ImagesPerSecond = null, string? Note = null)
 {
+    /// <summary>Time per operation and shape in one extra repetition (bench --profile); null unless asked for.</summary>
+    public IReadOnlyList<Profiler.Entry>? Profile { get; init; }
+
     /// <summary>Percent of the machine's fp32 peak, where the row has a FLOP count.</summary>
     public double? PercentOfPeak => Gflops / BenchSuite.PeakGflops * 100;
 }
@@ -28,7 +31,8 @@ public static class BenchSuite
 
     public sealed record Entry(string Name, string Description, Func<BenchContext, BenchRow> Run);
 
-    public sealed record BenchContext(int Batch, int Reps, int Warmup);
+    /// <param name="Profile">after timing, run one more repetition under the <see cref="Profiler"/></param>
+    public sealed record BenchContext(int Batch, int Reps, int Warmup, bool Profile = false);
 
     private static readonly IReadOnlyList<Entry> Entries =
     [
@@ -57,8 +61,26 @@ public static class BenchSuite
         {
             if (only is { Count: > 0 } && !only.Contains(e.Name)) continue;
             log?.Invoke($"running {e.Name}: {e.Description}");
-            yield return e.Run(context);
+            _lastProfile = null;
+            var row = e.Run(context);
+            yield return _lastProfile == null ? row : row with { Profile = _lastProfile };
         }
+    }
+
+    [ThreadStatic] private static List<Profiler.Entry>? _lastProfile;
+
+    /// <summary>Median wall time of reps calls after warm-up calls; with <paramref name="c"/>.Profile, one more call
+    /// under the profiler, attached to the row being measured.</summary>
+    public static double Median(Action body, BenchContext c)
+    {
+        double median = Median(body, c.Reps, c.Warmup);
+        if (c.Profile)
+        {
+            Profiler.Start();
+            body();
+            _lastProfile = Profiler.Stop();
+        }
+        return median;
     }
 
     /// <summary>Median wall time of reps calls after warm-up calls.</summary>
@@ -81,7 +103,7 @@ public static class BenchSuite
         const int n = 1024;
         var rng = new Random(0);
         float[] a = Fill(n * n, rng), b = Fill(n * n, rng), d = new float[n * n];
-        double sec = Median(() => Gemm.MultiplyParallel(false, false, n, n, n, a, n, b, n, d, n), c.Reps, c.Warmup);
+        double sec = Median(() => Gemm.MultiplyParallel(false, false, n, n, n, a, n, b, n, d, n), c);
         return new BenchRow("gemm_1024", sec, 2.0 * n * n * n / sec / 1e9);
     }
 
@@ -100,7 +122,7 @@ public static class BenchSuite
                 Conv2dKernels.BackwardData(g, y, w, gx);
                 Conv2dKernels.BackwardWeight(g, y, x, gw, null);
             }
-        }, c.Reps, c.Warmup);
+        }, c);
         return new BenchRow(backward ? "conv3x3_128_32x32_fwdbwd" : "conv3x3_128_32x32", sec, (backward ? 3 : 1) * flop / sec / 1e9);
     }
 
@@ -125,9 +147,12 @@ public static class BenchSuite
             using var tape = Tape.Start();
             var loss = CrossEntropyOp.Forward(net.Forward(new Variable(x)), labels);
             tape.Backward(loss);
-            opt.Step(0.01f);
-            net.ZeroGrad();
-        }, c.Reps, c.Warmup);
+            using (Profiler.Measure("sgd step + zero grad", x))
+            {
+                opt.Step(0.01f);
+                net.ZeroGrad();
+            }
+        }, c);
         // Forward + backward ≈ 3× the forward MACs, 2 FLOP per MAC.
         return new BenchRow($"train_{model}", sec, 3.0 * 2 * macs / sec / 1e9, c.Batch / sec);
     }
@@ -147,7 +172,8 @@ public static class BenchSuite
             net.Forward(new Variable(new Tensor(1, 3, 32, 32)));
             macs = counter.TotalMacs;
         }
-        var snn = Converter.Convert(net);
+        // BN folded into the convolutions: one pass less over every [T·B, C, H, W] tensor (the baseline applies BN per step).
+        var snn = Converter.Convert(net, new ConversionOptions(FoldBatchNorm: true));
         long spikes = 0, neurons = 0;
         foreach (var n in snn.Neurons) n.Observer = (_, counts, y) => { spikes += counts.Sum(); neurons += y.Length; };
         var arena = new TensorArena();
@@ -162,10 +188,10 @@ public static class BenchSuite
             using var scope = arena.Activate();
             snn.Configure(c.Batch, steps);
             snn.Run(x, steps);
-        }, c.Reps, c.Warmup);
+        }, c);
         // Silent input channels are skipped, so the time depends on the firing rate: say what it was.
         return new BenchRow($"snn_{model}_T{steps}", sec, 2.0 * macs * steps * c.Batch / sec / 1e9, c.Batch / sec,
-            $"mean firing rate {(double)spikes / neurons:0.0000} (random weights, θ = 1, like the baseline); GFLOP/s counts the dense work");
+            $"mean firing rate {(double)spikes / neurons:0.0000} (random weights, θ = 1, like the baseline; BN folded); GFLOP/s counts the dense work");
     }
 
     private static float[] Fill(int n, Random rng)

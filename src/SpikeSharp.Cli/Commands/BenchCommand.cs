@@ -18,22 +18,24 @@ internal static class BenchCommand
         only.AllowMultipleArgumentsPerToken = true;
         var batch = CliOptions.Make<int>("--batch", "batch size", 128);
         var reps = CliOptions.Make<int>("--reps", "timed repetitions (median reported)", 5);
+        var profile = CliOptions.Make<bool>("--profile", "also time each operation and shape in one extra repetition (per-layer GFLOP/s)");
         var torchScript = CliOptions.Make<string?>("--torch-script", "path of torch_baseline.py (default: found in a shared/bench folder above the current directory)");
         var cmd = new Command("bench", "Benchmark kernels, training steps and SNN inference; optionally side by side with PyTorch.\n\nExample:\n  " +
             "spikesharp bench --compare-torch --json bench.json")
-        { json, compare, only, batch, reps, torchScript };
+        { json, compare, only, batch, reps, profile, torchScript };
         cmd.SetAction(r => Program.Guard(() =>
         {
             int b = r.GetValue(batch), n = r.GetValue(reps);
             if (b <= 1 || n <= 0) throw new SpikeSharpException("--batch must be > 1 and --reps > 0");
             var selected = r.GetValue(only) ?? [];
-            var ctx = new BenchSuite.BenchContext(b, n, Warmup: 2);
+            var ctx = new BenchSuite.BenchContext(b, n, Warmup: 2, r.GetValue(profile));
             var rows = BenchSuite.Run(selected, ctx, msg => Console.Error.WriteLine(msg)).ToList();
             long peakMb = Process.GetCurrentProcess().PeakWorkingSet64 >> 20;
             Dictionary<string, JsonObject>? torch = null;
             string? torchNote = null;
             if (r.GetValue(compare)) (torch, torchNote) = RunTorch(r.GetValue(torchScript), ctx, selected);
             Print(rows, torch, torchNote);
+            foreach (var row in rows.Where(row => row.Profile != null)) PrintProfile(row);
             Console.WriteLine($"peak working set: {peakMb} MiB; threads {Tensors.WorkerPool.Shared.Count}; fp32 peak {BenchSuite.PeakGflops} GFLOP/s");
             var doc = new JsonObject
             {
@@ -56,6 +58,12 @@ internal static class BenchCommand
         if (row.Gflops is { } g) { o["gflops"] = g; o["percent_of_peak"] = row.PercentOfPeak; }
         if (row.ImagesPerSecond is { } ips) o["images_per_s"] = ips;
         if (row.Note is { } note) o["note"] = note;
+        if (row.Profile is { } prof)
+            o["profile"] = new JsonArray(prof.Select(e => (JsonNode)new JsonObject
+            {
+                ["op"] = e.Op, ["shape"] = e.Shape, ["calls"] = e.Calls, ["seconds"] = e.Seconds,
+                ["gflops"] = e.Flops > 0 ? e.Flops / e.Seconds / 1e9 : null,
+            }).ToArray());
         if (torch != null && torch.TryGetValue(row.Bench, out var t))
         {
             o["torch_seconds"] = t["seconds"]!.GetValue<double>();
@@ -76,6 +84,17 @@ internal static class BenchCommand
         }
         foreach (var row in rows.Where(r => r.Note != null)) Console.WriteLine($"{row.Bench}: {row.Note}");
         if (torchNote != null) Console.WriteLine($"torch: {torchNote}");
+    }
+
+    /// <summary>Per-operation table of one profiled repetition: where the time goes and each layer's efficiency.</summary>
+    private static void PrintProfile(BenchRow row)
+    {
+        double total = row.Profile!.Sum(e => e.Seconds);
+        Console.WriteLine($"\nprofile of {row.Bench} (one repetition, {total * 1000:0.0} ms in timed ops):");
+        Console.WriteLine($"  {"op",-22} {"shape",-34} {"calls",5} {"ms",8} {"%",5} {"GFLOP/s",8}");
+        foreach (var e in row.Profile!)
+            Console.WriteLine($"  {e.Op,-22} {e.Shape,-34} {e.Calls,5} {e.Seconds * 1000,8:0.00} {e.Seconds / total * 100,5:0.0} " +
+                $"{(e.Flops > 0 ? (e.Flops / e.Seconds / 1e9).ToString("0", CultureInfo.InvariantCulture) : "-"),8}");
     }
 
     /// <summary>Runs the PyTorch baseline with OPENBLAS_CORETYPE unset (it halves OpenBLAS speed here).</summary>

@@ -46,6 +46,7 @@ public sealed class IfNeuron : SpikingNeuron
 
     public override Variable Forward(Variable x)
     {
+        using var _ = Profiler.Measure("if neuron", x.Value);
         bool constant = IsConstantInput(x.Value);
         int perSample = x.Value.SizeFrom(1), n = Batch * perSample;
         if (_v == null) BeforeRun?.Invoke(this, x.Value, constant);

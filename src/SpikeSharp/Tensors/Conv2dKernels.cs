@@ -31,6 +31,11 @@ public static class Conv2dKernels
             DirectConv3x3.Forward(g, x, w, bias, y, pool, skipSilentChannels);
             return;
         }
+        if (DirectConvChannelVector.Supports(g))
+        {
+            DirectConvChannelVector.Forward(g, x, w, bias, y, pool, skipSilentChannels);
+            return;
+        }
         int G = GroupSize(g, pool.Count);
         int groups = (g.N + G - 1) / G;
         int inImage = g.InChannels * g.InPlane, outImage = g.OutChannels * g.OutPlane, kk = g.KH * g.KW;
@@ -126,9 +131,9 @@ public static class Conv2dKernels
     public static void BackwardWeight(Conv2dGeometry g, float[] gy, float[] x, float[] gw, float[]? gb, WorkerPool? pool = null)
     {
         pool ??= WorkerPool.Shared;
-        if (DirectConv3x3.SupportsWeightGradient(g))
+        if (DirectConvChannelVector.SupportsWeightGradient(g))
         {
-            DirectConv3x3.BackwardWeight(g, gy, x, gw, gb, pool);
+            DirectConvChannelVector.BackwardWeight(g, gy, x, gw, gb, pool);
             return;
         }
         int G = GroupSize(g, pool.Count);

@@ -18,10 +18,6 @@ public static unsafe class DirectConv3x3
         Vector512.IsHardwareAccelerated && g.KH == 3 && g.KW == 3 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 1 && g.PadW == 1
         && (g.W == 32 || g.W == 16) && g.H % (g.W == 16 ? 2 : 1) == 0 && g.OutChannels % CoBlock == 0;
 
-    /// <summary>The weight gradient re-reads every image once per (output-channel pair, input channel): worth it only for
-    /// few channels (measured: 128×128 channels took 13 GB of traffic and was 3× slower than im2col).</summary>
-    public static bool SupportsWeightGradient(Conv2dGeometry g) => Supports(g) && g.InChannels * g.OutChannels <= 2048;
-
     /// <summary>y = conv(x, w) + bias; with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
     /// image are skipped for that image.</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels)
@@ -105,82 +101,5 @@ public static unsafe class DirectConv3x3
         f0.Store(o); f1.Store(o + 16); o += outPlane;
         g0.Store(o); g1.Store(o + 16); o += outPlane;
         h0.Store(o); h1.Store(o + 16);
-    }
-
-    /// <summary>gw += ∂L/∂w and gb += ∂L/∂b: gw[co, ci, kh, kw] = Σ_n Σ_pixels gy[n, co, p] · xpad[n, ci, p + (kh, kw)].
-    /// Each task owns a pair of output channels and one input channel and sums all images in order, so the result does
-    /// not depend on scheduling.</summary>
-    public static void BackwardWeight(Conv2dGeometry g, float[] gy, float[] x, float[] gw, float[]? gb, WorkerPool pool)
-    {
-        int n = g.N, cin = g.InChannels, cout = g.OutChannels, h = g.H, width = g.W;
-        int pw = width + 2, planeP = (h + 2) * pw + 16, plane = h * width;
-        float[] pad = System.Buffers.ArrayPool<float>.Shared.Rent(n * cin * planeP);
-        try
-        {
-            pool.For(n, (img, _) =>
-            {
-                for (int ci = 0; ci < cin; ci++)
-                {
-                    var dst = pad.AsSpan((img * cin + ci) * planeP, planeP);
-                    dst.Clear();
-                    var src = x.AsSpan((img * cin + ci) * plane, plane);
-                    for (int r = 0; r < h; r++) src.Slice(r * width, width).CopyTo(dst.Slice((r + 1) * pw + 1, width));
-                }
-            });
-            int pairs = cout / 2;
-            pool.For(pairs * cin, (task, _) =>
-            {
-                int pair = task / cin, ci = task % cin;
-                Span<float> sums = stackalloc float[18];
-                fixed (float* pp = pad, gyp = gy)
-                    WeightTile(pp, gyp, n, cin, cout, h, width, pw, planeP, pair * 2, ci, sums);
-                for (int c = 0; c < 2; c++)
-                    for (int tap = 0; tap < 9; tap++)
-                        gw[((pair * 2 + c) * cin + ci) * 9 + tap] += sums[c * 9 + tap];
-            });
-            if (gb != null)
-                pool.For(cout, (co, _) =>
-                {
-                    double s = 0;
-                    for (int img = 0; img < n; img++) s += TensorPrimitives.Sum(gy.AsSpan((img * cout + co) * plane, plane));
-                    gb[co] += (float)s;
-                });
-        }
-        finally { System.Buffers.ArrayPool<float>.Shared.Return(pad); }
-    }
-
-    /// <summary>18 sums (2 output channels × 9 taps) over all images and output pixels, vectorized along the rows.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightTile(float* pad, float* gy, int n, int cin, int cout, int h, int width, int pw, int planeP, int co, int ci, Span<float> sums)
-    {
-        var acc = stackalloc Vector512<float>[18];
-        for (int i = 0; i < 18; i++) acc[i] = default;
-        int plane = h * width, rowsPerStep = width == 32 ? 1 : 2;
-        for (int img = 0; img < n; img++)
-        {
-            float* xp = pad + (long)(img * cin + ci) * planeP;
-            float* g0 = gy + (long)(img * cout + co) * plane, g1 = g0 + plane;
-            for (int oh = 0; oh < h; oh += rowsPerStep)
-            {
-                // Two 16-float vectors of output gradient per channel: one 32-wide row, or two 16-wide rows.
-                float* ga = g0 + oh * width, gb = g1 + oh * width;
-                var a0 = Vector512.Load(ga); var a1 = Vector512.Load(ga + 16);
-                var b0 = Vector512.Load(gb); var b1 = Vector512.Load(gb + 16);
-                for (int kh = 0; kh < 3; kh++)
-                {
-                    float* row = xp + (oh + kh) * pw;
-                    float* second = width == 32 ? row + 16 : row + pw;
-                    for (int kw = 0; kw < 3; kw++)
-                    {
-                        var x0 = Vector512.Load(row + kw);
-                        var x1 = Vector512.Load(second + kw);
-                        int tap = kh * 3 + kw;
-                        acc[tap] = Vector512.FusedMultiplyAdd(a1, x1, Vector512.FusedMultiplyAdd(a0, x0, acc[tap]));
-                        acc[9 + tap] = Vector512.FusedMultiplyAdd(b1, x1, Vector512.FusedMultiplyAdd(b0, x0, acc[9 + tap]));
-                    }
-                }
-            }
-        }
-        for (int i = 0; i < 18; i++) sums[i] = Vector512.Sum(acc[i]);
     }
 }

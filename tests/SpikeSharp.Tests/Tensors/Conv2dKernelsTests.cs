@@ -37,7 +37,8 @@ public class Conv2dKernelsTests
 
 public class DirectConv3x3Tests
 {
-    private static float[] Naive(Conv2dGeometry g, float[] x, float[] w, float[]? b)
+    /// <summary>The convolution by its definition, accumulated in double.</summary>
+    internal static float[] Naive(Conv2dGeometry g, float[] x, float[] w, float[]? b)
     {
         var y = new float[g.N * g.OutChannels * g.OutPlane];
         for (int n = 0; n < g.N; n++)
@@ -47,12 +48,12 @@ public class DirectConv3x3Tests
                     {
                         double s = b?[co] ?? 0;
                         for (int ci = 0; ci < g.InChannels; ci++)
-                            for (int kh = 0; kh < 3; kh++)
-                                for (int kw = 0; kw < 3; kw++)
+                            for (int kh = 0; kh < g.KH; kh++)
+                                for (int kw = 0; kw < g.KW; kw++)
                                 {
-                                    int ih = oh - 1 + kh, iw = ow - 1 + kw;
+                                    int ih = oh * g.StrideH - g.PadH + kh, iw = ow * g.StrideW - g.PadW + kw;
                                     if ((uint)ih < (uint)g.H && (uint)iw < (uint)g.W)
-                                        s += (double)w[((co * g.InChannels + ci) * 3 + kh) * 3 + kw] * x[((n * g.InChannels + ci) * g.H + ih) * g.W + iw];
+                                        s += (double)w[((co * g.InChannels + ci) * g.KH + kh) * g.KW + kw] * x[((n * g.InChannels + ci) * g.H + ih) * g.W + iw];
                                 }
                         y[((n * g.OutChannels + co) * g.OutH + oh) * g.OutW + ow] = (float)s;
                     }
@@ -82,27 +83,30 @@ public class DirectConv3x3Tests
     }
 
     [Theory]
-    [InlineData(3, 5, 8, 16)]
-    [InlineData(2, 4, 16, 32)]
-    public void WeightGradientMatchesTheNaiveSum(int n, int cin, int cout, int size)
+    [InlineData(3, 5, 8, 16, 1)]   // im2col
+    [InlineData(2, 4, 16, 32, 1)]  // channel-vector kernel from here on
+    [InlineData(3, 5, 32, 8, 1)]   // odd input channels
+    [InlineData(2, 3, 16, 16, 2)]  // stride 2
+    public void WeightGradientMatchesTheNaiveSum(int n, int cin, int cout, int size, int stride)
     {
-        var g = new Conv2dGeometry(n, cin, size, size, cout, 3, 3, 1, 1, 1, 1);
+        var g = new Conv2dGeometry(n, cin, size, size, cout, 3, 3, stride, stride, 1, 1);
+        int outSize = g.OutH;
         var x = TestUtil.Random(1, n * cin * size * size).Data;
-        var gy = TestUtil.Random(2, n * cout * size * size).Data;
+        var gy = TestUtil.Random(2, n * cout * outSize * outSize).Data;
         var expected = new double[cout * cin * 9];
         var expectedBias = new double[cout];
         for (int i = 0; i < n; i++)
             for (int co = 0; co < cout; co++)
-                for (int oh = 0; oh < size; oh++)
-                    for (int ow = 0; ow < size; ow++)
+                for (int oh = 0; oh < outSize; oh++)
+                    for (int ow = 0; ow < outSize; ow++)
                     {
-                        double go = gy[((i * cout + co) * size + oh) * size + ow];
+                        double go = gy[((i * cout + co) * outSize + oh) * outSize + ow];
                         expectedBias[co] += go;
                         for (int ci = 0; ci < cin; ci++)
                             for (int kh = 0; kh < 3; kh++)
                                 for (int kw = 0; kw < 3; kw++)
                                 {
-                                    int ih = oh - 1 + kh, iw = ow - 1 + kw;
+                                    int ih = oh * stride - 1 + kh, iw = ow * stride - 1 + kw;
                                     if ((uint)ih < (uint)size && (uint)iw < (uint)size)
                                         expected[((co * cin + ci) * 3 + kh) * 3 + kw] += go * x[((i * cin + ci) * size + ih) * size + iw];
                                 }
@@ -112,5 +116,30 @@ public class DirectConv3x3Tests
         Conv2dKernels.BackwardWeight(g, gy, x, gw, gb);
         TestUtil.AssertClose(expected.Select(v => (float)v + 0.5f).ToArray(), gw, 1e-3, 1e-4, "direct weight gradient (accumulated)");
         TestUtil.AssertClose(expectedBias.Select(v => (float)v + 0.25f).ToArray(), gb, 1e-3, 1e-4, "bias gradient");
+    }
+}
+
+public class DirectConvChannelVectorTests
+{
+    [Theory]
+    [InlineData(2, 5, 32, 8, 3, 1, 1)]    // ResNet-20 stage 3
+    [InlineData(3, 16, 64, 16, 3, 2, 1)]  // stride-2 block entry
+    [InlineData(2, 16, 32, 32, 1, 2, 0)]  // 1×1 stride-2 shortcut
+    [InlineData(1, 3, 32, 32, 5, 1, 2)]   // 5×5 kernel
+    public void MatchesTheNaiveConvolution(int n, int cin, int cout, int size, int kernel, int stride, int pad)
+    {
+        var g = new Conv2dGeometry(n, cin, size, size, cout, kernel, kernel, stride, stride, pad, pad);
+        Assert.True(DirectConvChannelVector.Supports(g) || !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
+        var x = TestUtil.Random(1, n * cin * size * size).Data;
+        for (int i = 0; i < size * size; i++) x[i] = 0f; // image 0, channel 0 silent: exercises channel skipping
+        var w = TestUtil.Random(2, cout * cin * kernel * kernel).Data;
+        var b = TestUtil.Random(3, cout).Data;
+        var expected = DirectConv3x3Tests.Naive(g, x, w, b);
+        foreach (bool skip in new[] { false, true })
+        {
+            var y = new float[expected.Length];
+            Conv2dKernels.Forward(g, x, w, b, y, skipSilentChannels: skip);
+            TestUtil.AssertClose(expected, y, 1e-4, 1e-4, $"channel-vector conv skip={skip}");
+        }
     }
 }

@@ -26,6 +26,7 @@ public static class ActivationOp
     public static Variable Forward(Variable x, IActivationFunction f, WorkerPool? pool = null)
     {
         pool ??= WorkerPool.Shared;
+        using var _ = Profiler.Measure(f, "fwd", x.Value);
         var y = Tensor.Scratch(x.Shape);
         float[] xd = x.Value.Data, yd = y.Data;
         int chunks = (xd.Length + Chunk - 1) / Chunk;
@@ -43,6 +44,7 @@ public static class ActivationOp
             {
                 var gy = result.Grad;
                 if (gy == null) return;
+                using var _ = Profiler.Measure(f, "bwd", x.Value);
                 float[] gx = x.RequiresGrad ? x.GradBuffer().Data : Tensor.Scratch(x.Shape).Data;
                 // Parameter gradients are summed per chunk, then reduced in chunk order
                 // so the result does not depend on scheduling.

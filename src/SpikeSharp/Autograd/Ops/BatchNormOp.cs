@@ -12,6 +12,7 @@ public static class BatchNormOp
     public static Variable Forward(Variable x, Variable gamma, Variable beta, float[] runningMean, float[] runningVar,
         bool training, float momentum = 0.1f, float eps = 1e-5f)
     {
+        using var _ = Profiler.Measure(training ? "bn fwd (train)" : "bn fwd", x.Value);
         var xs = x.Shape;
         if (xs.Length < 2 || xs[1] != gamma.Value.Length)
             throw new ArgumentException($"batchnorm: input {x.Value.ShapeString} does not have {gamma.Value.Length} channels in dim 1");
@@ -46,6 +47,7 @@ public static class BatchNormOp
             {
                 var gy = result.Grad;
                 if (gy == null) return;
+                using var _ = Profiler.Measure("bn bwd", x.Value);
                 float[] sumGy = new float[c], sumGyXhat = new float[c];
                 BatchNormKernels.GradSums(x.Value.Data, gy.Data, n, c, s, mean, invStd, sumGy, sumGyXhat);
                 if (gamma.RequiresGrad) gamma.AccumulateGrad(sumGyXhat);

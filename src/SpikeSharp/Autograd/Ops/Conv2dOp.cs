@@ -21,7 +21,8 @@ public static class Conv2dOp
         var y = Tensor.Scratch(g.N, g.OutChannels, g.OutH, g.OutW);
         bool record = Tape.IsRecording(x, w, b);
         // Inference skips input channels that are silent across a group of images (spikes are mostly zero).
-        Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record);
+        using (Profiler.Measure("conv fwd", g))
+            Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record);
         OpCounter.Add("conv2d", (long)g.OutChannels * g.OutPlane * g.ColRows, x.Value);
         var result = new Variable(y, record);
         if (record)
@@ -32,11 +33,13 @@ public static class Conv2dOp
                 if (w.RequiresGrad || (b?.RequiresGrad ?? false))
                 {
                     // BackwardWeight accumulates into both; a frozen weight gets a throwaway buffer.
+                    using var _ = Profiler.Measure("conv bwd-weight", g);
                     float[] gw = w.RequiresGrad ? w.GradBuffer().Data : Tensor.Scratch(w.Shape, clear: true).Data;
                     Conv2dKernels.BackwardWeight(g, gy.Data, x.Value.Data, gw, b is { RequiresGrad: true } ? b.GradBuffer().Data : null);
                 }
                 if (x.RequiresGrad)
                 {
+                    using var _ = Profiler.Measure("conv bwd-data", g);
                     if (x.Grad == null) Conv2dKernels.BackwardData(g, gy.Data, w.Value.Data, x.GradBuffer().Data);
                     else
                     {

@@ -10,7 +10,8 @@ public static class ElementwiseOps
     {
         if (!a.Value.SameShape(b.Value)) throw new ArgumentException($"add: shapes {a.Value.ShapeString} and {b.Value.ShapeString} differ");
         var y = Tensor.Scratch(a.Shape);
-        TensorPrimitives.Add(a.Value.Data, b.Value.Data, y.Data);
+        using (Profiler.Measure("add", a.Value))
+            TensorPrimitives.Add(a.Value.Data, b.Value.Data, y.Data);
         bool record = Tape.IsRecording(a, b);
         var result = new Variable(y, record);
         if (record)

@@ -11,6 +11,7 @@ public static class LinearOp
             throw new ArgumentException($"linear: input {x.Value.ShapeString} does not fit weight {w.Value.ShapeString} (expected [N,{(w.Shape.Length == 2 ? w.Shape[1] : 0)}])");
         int n = x.Shape[0], inF = x.Shape[1], outF = w.Shape[0];
         if (b != null && b.Value.Length != outF) throw new ArgumentException($"linear: bias has {b.Value.Length} elements, expected {outF}");
+        using var _ = Profiler.Measure("linear fwd", x.Value);
         var y = Tensor.Scratch(n, outF);
         Gemm.MultiplyParallel(false, true, n, outF, inF, x.Value.Data, inF, w.Value.Data, inF, y.Data, outF);
         OpCounter.Add("linear", (long)outF * inF, x.Value);
@@ -23,6 +24,7 @@ public static class LinearOp
             {
                 var gy = result.Grad;
                 if (gy == null) return;
+                using var _ = Profiler.Measure("linear bwd", x.Value);
                 if (x.RequiresGrad)
                     Gemm.MultiplyParallel(false, false, n, inF, outF, gy.Data, outF, w.Value.Data, inF, x.GradBuffer().Data, inF, accumulate: true);
                 if (w.RequiresGrad)

@@ -23,6 +23,7 @@ public static class PoolOps
         if (kh > h || kw > w || kh <= 0 || kw <= 0 || sh <= 0 || sw <= 0)
             throw new ArgumentException($"pool window {kh}x{kw} stride {sh} does not fit input {x.Value.ShapeString}");
         int oh = PoolKernels.OutSize(h, kh, sh), ow = PoolKernels.OutSize(w, kw, sw), planes = n * c;
+        using var _ = Profiler.Measure(max ? "maxpool fwd" : "avgpool fwd", x.Value);
         var y = Tensor.Scratch(n, c, oh, ow);
         int[]? argmax = null;
         if (max)
@@ -37,6 +38,7 @@ public static class PoolOps
             Tape.Record(() =>
             {
                 if (result.Grad == null) return;
+                using var _ = Profiler.Measure(max ? "maxpool bwd" : "avgpool bwd", x.Value);
                 var gx = x.GradBuffer().Data;
                 if (argmax != null) PoolKernels.MaxBackward(result.Grad.Data, argmax, planes, h, w, oh * ow, gx);
                 else PoolKernels.AvgBackward(result.Grad.Data, planes, h, w, kh, kw, sh, sw, gx);

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Autograd;
+
+/// <summary>
+/// Wall time per operation and shape (<c>spikesharp bench --profile</c>), so the cost of each layer and its efficiency
+/// are measured rather than guessed. Off by default: a disabled <see cref="Measure(string, Tensor)"/> costs one branch
+/// and builds no string. Ops are timed on the calling thread (kernels parallelize inside them), so times add up.
+/// </summary>
+public static class Profiler
+{
+    /// <summary>One operation at one shape: total seconds, calls and FLOPs (0 when not counted).</summary>
+    public sealed record Entry(string Op, string Shape)
+    {
+        public long Ticks { get; set; }
+        public int Calls { get; set; }
+        public double Flops { get; set; }
+        public double Seconds => (double)Ticks / Stopwatch.Frequency;
+    }
+
+    private static Dictionary<(string, string), Entry>? _entries;
+
+    public static bool Enabled => _entries != null;
+
+    /// <summary>Starts collecting (clearing earlier entries).</summary>
+    public static void Start() => _entries = new();
+
+    /// <summary>Stops collecting and returns the entries, most expensive first.</summary>
+    public static List<Entry> Stop()
+    {
+        var list = _entries?.Values.OrderByDescending(e => e.Ticks).ToList() ?? [];
+        _entries = null;
+        return list;
+    }
+
+    /// <summary>Times the scope as <paramref name="op"/> on <paramref name="input"/>'s shape.</summary>
+    public static Scope Measure(string op, Tensor input) => _entries == null ? default : new Scope(op, input.ShapeString, 0);
+
+    /// <summary>Times the scope as "<paramref name="kind"/>'s type name <paramref name="phase"/>" (e.g. an activation function).</summary>
+    public static Scope Measure(object kind, string phase, Tensor input) =>
+        _entries == null ? default : new Scope($"{kind.GetType().Name} {phase}", input.ShapeString, 0);
+
+    /// <summary>Times a convolution, keyed and FLOP-counted by its geometry.</summary>
+    public static Scope Measure(string op, Conv2dGeometry g) => _entries == null ? default :
+        new Scope(op, $"{g.InChannels}→{g.OutChannels} {g.KH}x{g.KW}/{g.StrideH} {g.H}x{g.W} N={g.N}",
+            2.0 * g.N * g.OutChannels * g.OutPlane * g.ColRows);
+
+    public readonly struct Scope : IDisposable
+    {
+        private readonly string? _op, _shape;
+        private readonly double _flops;
+        private readonly long _start;
+
+        internal Scope(string op, string shape, double flops) => (_op, _shape, _flops, _start) = (op, shape, flops, Stopwatch.GetTimestamp());
+
+        public void Dispose()
+        {
+            if (_op == null || _entries == null) return;
+            if (!_entries.TryGetValue((_op, _shape!), out var e)) _entries[(_op, _shape!)] = e = new Entry(_op, _shape!);
+            e.Ticks += Stopwatch.GetTimestamp() - _start;
+            e.Calls++;
+            e.Flops += _flops;
+        }
+    }
+}
