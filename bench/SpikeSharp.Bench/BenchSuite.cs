@@ -176,7 +176,7 @@ public static class BenchSuite
         var snn = Converter.Convert(net, new ConversionOptions(FoldBatchNorm: true));
         long spikes = 0, neurons = 0;
         foreach (var n in snn.Neurons) n.Observer = (_, counts, y) => { spikes += counts.Sum(); neurons += y.Length; };
-        var arena = new TensorArena();
+        var arena = new TensorArena { ReleaseIntermediates = true };
         using (arena.Activate())
         {
             snn.Configure(c.Batch, steps);

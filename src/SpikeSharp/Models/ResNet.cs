@@ -54,6 +54,17 @@ public sealed class BasicBlock : Module
     public Module Shortcut => Children[1].Value;
     public Module OutputActivation => Children[2].Value;
 
-    public override Variable Forward(Variable x) =>
-        OutputActivation.Forward(ElementwiseOps.Add(Residual.Forward(x), Shortcut.Forward(x)));
+    public override Variable Forward(Variable x)
+    {
+        Variable residual = Residual.Forward(x), shortcut = Shortcut.Forward(x);
+        var sum = ElementwiseOps.Add(residual, shortcut);
+        var y = OutputActivation.Forward(sum);
+        if (ReleasingArena is { } arena)
+        {
+            arena.Release(residual.Value.Data);
+            if (!ReferenceEquals(shortcut.Value.Data, x.Value.Data)) arena.Release(shortcut.Value.Data);
+            arena.Release(sum.Value.Data);
+        }
+        return y;
+    }
 }

@@ -1,5 +1,6 @@
 using SpikeSharp.Autograd;
 
+
 namespace SpikeSharp.Nn;
 
 /// <summary>A module whose forward pass runs its children in registration order.</summary>
@@ -7,7 +8,19 @@ public abstract class ModuleChain : Module
 {
     public override Variable Forward(Variable x)
     {
-        foreach (var (_, m) in Children) x = m.Forward(x);
+        var arena = ReleasingArena;
+        float[]? owned = null; // the latest output made inside this chain (never the chain's input)
+        foreach (var (_, m) in Children)
+        {
+            var y = m.Forward(x);
+            if (arena != null && !ReferenceEquals(y.Value.Data, x.Value.Data))
+            {
+                // y is a new array: the previous intermediate (possibly seen through a reshape) is consumed.
+                if (owned != null) arena.Release(owned);
+                owned = y.Value.Data;
+            }
+            x = y;
+        }
         return x;
     }
 }

@@ -100,7 +100,11 @@ public sealed class Simulator
                     if (ann != null) annLogits = RecordAnn(ann, x, annByLayer);
                     using (var counter = OpCounter.StartSpiking(chunkImages, steps))
                     {
-                        var logits = method.Simulate(snn, x, steps);
+                        // The SNN keeps no intermediate (the ANN recordings above must survive, so only here).
+                        arena.ReleaseIntermediates = true;
+                        Tensor logits;
+                        try { logits = method.Simulate(snn, x, steps); }
+                        finally { arena.ReleaseIntermediates = false; }
                         for (int t = 0; t < steps; t++) sops[t] += counter.SynapticOpsByStep[t];
                         extraSops += counter.ExtraSynapticOps;
                         CountCorrectByStep(logits, chunkImages, steps, batch.Labels.AsSpan(b0, chunkImages), correct);

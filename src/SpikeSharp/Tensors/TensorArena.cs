@@ -20,6 +20,11 @@ public sealed class TensorArena
     /// <summary>Bytes currently held by the arena (free and rented).</summary>
     public long Bytes { get; private set; }
 
+    /// <summary>Inference only: module chains hand an intermediate output back as soon as the next layer has consumed it,
+    /// so peak memory is a few layers' activations instead of all of them. Off by default, because callers that keep
+    /// tensors from a forward pass (recorders of ANN activations) would see them overwritten.</summary>
+    public bool ReleaseIntermediates { get; set; }
+
     /// <summary>Makes this arena active on the calling thread until the returned scope is disposed.</summary>
     public Scope Activate()
     {
@@ -35,6 +40,16 @@ public sealed class TensorArena
             : AllocateNew(length);
         _rented.Add(a);
         return a;
+    }
+
+    /// <summary>Returns one rented array to the free lists before the scope ends (see <see cref="ReleaseIntermediates"/>).</summary>
+    internal void Release(float[] a)
+    {
+        int i = _rented.LastIndexOf(a);
+        if (i < 0) return;
+        _rented.RemoveAt(i);
+        if (!_free.TryGetValue(a.Length, out var stack)) _free[a.Length] = stack = new Stack<float[]>();
+        stack.Push(a);
     }
 
     private float[] AllocateNew(int length)

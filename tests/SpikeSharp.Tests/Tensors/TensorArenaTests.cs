@@ -28,6 +28,31 @@ public class TensorArenaTests
         using (arena.Activate()) Assert.All(Tensor.Scratch([8], clear: true).Data, v => Assert.Equal(0f, v));
     }
 
+    [Theory]
+    [InlineData("resnet20")]
+    [InlineData("vgg16")]
+    public void ReleasingIntermediatesKeepsSnnOutputsAndNeedsLessMemory(string model)
+    {
+        int size = model == "vgg16" ? 32 : 16;
+        var spec = new SpikeSharp.Models.ModelSpec(model, 3, size, size, 10, 0.125f, SpikeSharp.Nn.ActivationSpec.Qcfs(4, 1f));
+        var net = SpikeSharp.Models.ModelFactory.Create(spec, seed: 3);
+        var snn = SpikeSharp.Conversion.Converter.Convert(net);
+        var x = TestUtil.Random(5, 4 * 3 * size * size);
+        x = new Tensor(x.Data, 4, 3, size, size);
+        (float[] Output, long Bytes) Run(bool release)
+        {
+            var arena = new TensorArena { ReleaseIntermediates = release };
+            using var scope = arena.Activate();
+            snn.Configure(4, 3);
+            var y = (float[])snn.Run(x, 3).Data.Clone();
+            return (y, arena.Bytes);
+        }
+        var (kept, keptBytes) = Run(false);
+        var (released, releasedBytes) = Run(true);
+        Assert.Equal(kept, released);
+        Assert.True(releasedBytes < keptBytes * 3 / 4, $"released {releasedBytes} B vs kept {keptBytes} B");
+    }
+
     [Fact]
     public void WithoutAnArenaScratchAllocates()
     {
