@@ -16,6 +16,10 @@ Output in tests/SpikeSharp.Tests/Fixtures/import/ (re-running reproduces the ten
                                     `thresh`, floor-first QCFS, opset 11
     vgg16_w0.03125_thresh.pth
     vgg16_w0.03125_expected.safetensors
+    resnet20_w0.125_opset9_bn.onnx  QCFS L=4 ResNet-20 at width 1/8 (2/4/8 channels), floor-first, opset 9, exported
+                                    with training=PRESERVE so BatchNormalization stays a node (no folding); opset 9
+                                    gives Clip with min/max attributes, Pad with a pads attribute, Unsqueeze with axes
+    resnet20_w0.125_opset9_bn_expected.safetensors   x [4,3,32,32] and its float32 PyTorch ann_logits
     cnn_small_fuzz.onnx             SpikeSharp's cnn-small (1×8×8 input, width 0.25), clip-first QCFS, opset 13: the
                                     small valid file the fuzz test mutates
 
@@ -260,6 +264,21 @@ def main():
     expected(model, x, {"model": "vgg16", "width_multiplier": "0.03125", "qcfs_order": "floor-first",
                         "lambda_name": "thresh", "onnx": "vgg16_w0.03125_floorfirst.onnx", "opset": 11},
              out("vgg16_w0.03125_expected.safetensors"))
+
+    print("resnet20 (width 1/8, floor-first, opset 9, BN kept)")
+    g = torch.Generator().manual_seed(4)
+    torch.manual_seed(4)
+    model = rm.ResNet20(0.125, 10, rm.qcfs_factory(LEVELS, "floor-first", "up"))
+    randomize(model, g)
+    x = torch.randn(4, 3, 32, 32, generator=g)
+    torch.onnx.export(model, x[:1], out("resnet20_w0.125_opset9_bn.onnx"), opset_version=9, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                      do_constant_folding=True, training=torch.onnx.TrainingMode.PRESERVE)
+    with torch.no_grad():
+        write_safetensors(out("resnet20_w0.125_opset9_bn_expected.safetensors"),
+                          {"x": (x, "F32"), "ann_logits": (model(x), "F32")},
+                          {"model": "resnet20", "width_multiplier": "0.125", "qcfs_order": "floor-first", "opset": 9,
+                           "levels": LEVELS, "batch_norm": "kept"})
 
     print("cnn-small fuzz seed")
     g = torch.Generator().manual_seed(3)
