@@ -318,18 +318,21 @@ public class OnnxImportTests(ITestOutputHelper output)
     }
 
     /// <summary>Random bit flips, truncations, forged varints and byte runs on a small valid file: each must import or
-    /// throw <see cref="SpikeSharpException"/>, never another exception, and quickly (no hang, no huge allocation).</summary>
-    [Fact]
-    public void Fuzz_MutatedFilesImportOrFailCleanly()
+    /// throw <see cref="SpikeSharpException"/>, never another exception, and quickly (no hang, no huge allocation).
+    /// Seeds: cnn-small (opset 13, BN folded, Flatten) and ResNet-20 at width 1/8 (opset 9, BN nodes, residual adds,
+    /// the Shape→Gather→Unsqueeze→Concat→Reshape chain).</summary>
+    [Theory]
+    [InlineData("cnn_small_fuzz.onnx", "cnn-small", 1, 8, 0.25f, 10_000)]
+    [InlineData("resnet20_w0.125_opset9_bn.onnx", "resnet20", 3, 32, 0.125f, 600)]
+    public void Fuzz_MutatedFilesImportOrFailCleanly(string file, string arch, int channels, int size, float width, int cases)
     {
-        const int Cases = 10_000;
-        var spec = new ModelSpec("cnn-small", 1, 8, 8, 10, 0.25f);
-        var valid = File.ReadAllBytes(Fixture("cnn_small_fuzz.onnx"));
+        var spec = new ModelSpec(arch, channels, size, size, 10, width);
+        var valid = File.ReadAllBytes(Fixture(file));
         OnnxImporter.Read(valid, "seed.onnx", spec);
         var rng = new Random(1234);
         int imported = 0, rejected = 0;
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        for (int c = 0; c < Cases; c++)
+        for (int c = 0; c < cases; c++)
         {
             var bytes = Mutate(valid, rng, out string how);
             try
@@ -341,11 +344,11 @@ public class OnnxImportTests(ITestOutputHelper output)
             catch (SpikeSharpException) { rejected++; }
             catch (Exception e)
             {
-                throw new Xunit.Sdk.XunitException($"case {c} ({how}): {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+                throw new Xunit.Sdk.XunitException($"{file} case {c} ({how}): {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
             }
         }
         sw.Stop();
-        output.WriteLine($"{Cases} mutations in {sw.Elapsed.TotalSeconds:F2} s: {imported} imported, {rejected} rejected with SpikeSharpException");
+        output.WriteLine($"{file}: {cases} mutations in {sw.Elapsed.TotalSeconds:F2} s: {imported} imported, {rejected} rejected with SpikeSharpException");
         Assert.True(sw.Elapsed.TotalSeconds < 60, $"fuzzing took {sw.Elapsed.TotalSeconds:F1} s");
     }
 
