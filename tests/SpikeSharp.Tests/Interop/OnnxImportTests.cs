@@ -251,6 +251,18 @@ public class OnnxImportTests(ITestOutputHelper output)
         Assert.Contains("refuses max pooling", note);
     }
 
+    [Fact]
+    public void Cli_BadInputExitsWith2AndNoStackTrace()
+    {
+        using var dir = new TempDirectory();
+        var (code, _, err) = Cli.CliTests.Run("import", "--from", Fixture(VggOnnx), "--arch", "resnet20", "--out", dir.Combine("x"));
+        output.WriteLine(err);
+        Assert.Equal(2, code);
+        Assert.Contains("does not fit resnet20", err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.False(Directory.Exists(dir.Combine("x", "model.safetensors")));
+    }
+
     private static byte[] Edit(string onnx, Action<ModelProto> edit)
     {
         var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Fixture(onnx)));
