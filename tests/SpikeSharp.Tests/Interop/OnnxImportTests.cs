@@ -263,6 +263,41 @@ public class OnnxImportTests(ITestOutputHelper output)
         Assert.False(Directory.Exists(dir.Combine("x", "model.safetensors")));
     }
 
+    /// <summary>Replaces every seven-node QCFS chain (Div … Mul) by one Relu, optionally followed by an inference Dropout.</summary>
+    private static void QcfsToRelu(ModelProto m, bool dropout)
+    {
+        var nodes = m.Graph.Node;
+        NodeProto Consumer(NodeProto n) => nodes.Single(c => c.Input.Contains(n.Output[0]));
+        foreach (var div in nodes.Where(n => n.OpType == "Div" && n.Input[1].EndsWith(".up", StringComparison.Ordinal)).ToList())
+        {
+            var chain = new List<NodeProto> { div };
+            while (chain.Count < 7) chain.Add(Consumer(chain[^1]));
+            Assert.Equal("Mul", chain[^1].OpType);
+            string output = chain[^1].Output[0];
+            int at = nodes.IndexOf(div);
+            foreach (var n in chain) nodes.Remove(n);
+            var relu = new NodeProto { Name = div.Name + "_relu", OpType = "Relu", Input = { div.Input[0] }, Output = { dropout ? output + "_pre" : output } };
+            nodes.Insert(at, relu);
+            if (dropout)
+                nodes.Insert(at + 1, new NodeProto { Name = div.Name + "_dropout", OpType = "Dropout", Input = { relu.Output[0] }, Output = { output } });
+        }
+    }
+
+    [Fact]
+    public void ReluNetwork_ImportsWithoutThresholds_AndDropoutIsAPassThrough()
+    {
+        var spec = new ModelSpec("cnn-small", 1, 8, 8, 10, 0.25f);
+        var plain = OnnxImporter.Read(Edit("cnn_small_fuzz.onnx", m => QcfsToRelu(m, false)), "relu.onnx", spec);
+        Assert.Null(plain.Levels);
+        Assert.DoesNotContain(plain.Tensors.Keys, k => k.EndsWith(".lambda", StringComparison.Ordinal));
+        var (model, full) = ModelImport.Build(spec with { Classes = 10 }, plain, null);
+        Assert.Equal("relu", full.ActivationOrDefault.Kind);
+        var withDropout = OnnxImporter.Read(Edit("cnn_small_fuzz.onnx", m => QcfsToRelu(m, true)), "dropout.onnx", spec);
+        AssertSameTensors(plain, withDropout);
+        // A ReLU file cannot be given levels: it has no thresholds to run QCFS with.
+        Assert.Throws<SpikeSharpException>(() => ModelImport.Build(spec, plain, 4));
+    }
+
     private static byte[] Edit(string onnx, Action<ModelProto> edit)
     {
         var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Fixture(onnx)));

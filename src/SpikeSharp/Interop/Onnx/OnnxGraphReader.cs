@@ -255,6 +255,8 @@ internal static class OnnxGraphReader
                     for (int o = 1; o < n.Output.Count; o++)
                         if (n.Output[o].Length > 0 && (_consumers.ContainsKey(n.Output[o]) || _graphOutputs.Contains(n.Output[o])))
                             throw Error(n, "its mask output is used; only inference-mode Dropout (a pass-through) is supported");
+                    if (Optional(n, 2) is Const { C.Count: 1 } mode && mode.C.Floats[0] != 0)
+                        throw Error(n, "training_mode is true; only inference-mode Dropout (a pass-through) is supported");
                     Set(n, DynIn(n, 0));
                     break;
                 case "Shape": Shape(n); break;
