@@ -172,6 +172,20 @@ public class OnnxImportTests(ITestOutputHelper output)
         TestUtil.AssertClose(f.Get("ann_logits").Data, y.Data, atol: 1e-4, rtol: 0, what: "opset-9 ResNet-20 with BN nodes");
     }
 
+    [Fact]
+    public void BatchNormEpsilon_IsKeptByShiftingTheVariance()
+    {
+        var spec = new ModelSpec("resnet20", WidthMultiplier: 0.125f);
+        const string File = "resnet20_w0.125_opset9_bn.onnx";
+        var bytes = Edit(File, m => m.Graph.Node.First(n => n.OpType == "BatchNormalization").Attribute.First(a => a.Name == "epsilon").F = 1e-3f);
+        var original = ModelImport.Read(Fixture(File), spec);
+        var edited = OnnxImporter.Read(bytes, "eps.onnx", spec);
+        Assert.Contains(edited.Notes!, n => n.Contains("1 BatchNormalization layer(s) use another epsilon") && n.Contains("conv1.1"));
+        var before = original.Tensors["conv1.1.running_var"].Data;
+        var after = edited.Tensors["conv1.1.running_var"].Data;
+        for (int i = 0; i < before.Length; i++) Assert.Equal(before[i] + (1e-3f - 1e-5f), after[i], 6);
+    }
+
     private static void AssertSameTensors(ImportedTensors expected, ImportedTensors actual)
     {
         Assert.Equal(expected.Tensors.Keys, actual.Tensors.Keys);

@@ -72,6 +72,7 @@ public static class OnnxImporter
         private string? _pendingConvName;
         private readonly List<string> _fused = new();
         private readonly List<string> _maxPools = new();
+        private readonly List<string> _epsAdjusted = new();
 
         public Dictionary<string, Tensor> Assigned { get; } = new();
 
@@ -158,7 +159,7 @@ public static class OnnxImporter
                 if (b.Eps != bn.Eps)
                 {
                     for (int i = 0; i < c; i++) variance[i] += b.Eps - bn.Eps; // keeps var + eps
-                    notes.Add($"{b.Describe}: epsilon {b.Eps} differs from SpikeSharp's {bn.Eps}; running_var adjusted to keep var + eps");
+                    _epsAdjusted.Add($"{name} (epsilon {b.Eps})");
                 }
                 Assigned[name + ".weight"] = T((float[])b.Scale.Floats.Clone(), c);
                 Assigned[name + ".bias"] = T((float[])b.Bias.Floats.Clone(), c);
@@ -247,6 +248,9 @@ public static class OnnxImporter
             if (_fused.Count > 0)
                 notes.Add($"the exporter folded BatchNormalization into the preceding Conv for {_fused.Count} layer(s) ({_fused[0]}{(_fused.Count > 1 ? ", …" : "")}): " +
                     "the convs carry the folded weights and each BN is an exact identity (γ = 1, β = the conv bias, mean 0, var + eps = 1)");
+            if (_epsAdjusted.Count > 0)
+                notes.Add($"{_epsAdjusted.Count} BatchNormalization layer(s) use another epsilon than SpikeSharp's 1e-5 ({_epsAdjusted[0]}{(_epsAdjusted.Count > 1 ? ", …" : "")}): " +
+                    "running_var was shifted by the difference so that var + eps, and the outputs, stay the same");
             if (_maxPools.Count > 0)
                 notes.Add($"{_maxPools.Count} MaxPool node(s) ({_maxPools[0]}{(_maxPools.Count > 1 ? ", …" : "")}) were imported as {spec.Name}'s average pooling: " +
                     "the ANN now computes differently, and SNN conversion refuses max pooling (methods.md §0); fine-tune with average pooling");
