@@ -90,7 +90,7 @@ def main():
     def save(stem, obj, tensors, **kw):
         torch.save(obj, os.path.join(OUT, stem + ".pth"), **kw)
         for k, t in tensors.items():
-            expected[f"{stem}/{k}"] = t.detach().to(torch.float32).contiguous()
+            expected[f"{stem}/{k}"] = t.detach().to(torch.float32).contiguous().clone()  # a copy: opt.step() changes m later
 
     m = tiny_model()
     sd = m.state_dict()
