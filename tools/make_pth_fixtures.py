@@ -8,6 +8,7 @@ Run from the repository root (unset OPENBLAS_CORETYPE; Debian's python3-torch 1.
 Output in tests/SpikeSharp.Tests/Fixtures/pth/, read by tests/SpikeSharp.Tests/Interop/PthReaderTests.cs:
     tiny_bn.pth         state dict of Conv(1→2) + BN(2) + a QCFS-like module with λ named `up` + Linear(8→3);
                         BN's num_batches_tracked is int64 (= 7)
+    params.pth          tiny_bn's dict saved with keep_vars=True (Parameters, via torch._utils._rebuild_parameter)
     tiny_bn_p4.pth      the same state dict with pickle_protocol=4 (STACK_GLOBAL, MEMOIZE, FRAME, SHORT_BINUNICODE)
     dtypes.pth          {f32, f64, f16, bf16, i64, i32, u8, bool, scalar}: a dict of tensors of every storage type
     views.pth           {base [3,4], t = base.t(), row = base[1], col = base[:, 2], block = base[1:3, 1:3],
@@ -96,6 +97,9 @@ def main():
     sd = m.state_dict()
     save("tiny_bn", sd, sd)
     save("tiny_bn_p4", sd, sd, pickle_protocol=4)
+
+    params = m.state_dict(keep_vars=True)  # nn.Parameter values: torch._utils._rebuild_parameter
+    save("params", params, params)
 
     dtypes = {
         "f32": torch.randn(2, 3),

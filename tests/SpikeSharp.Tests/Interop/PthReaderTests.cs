@@ -11,10 +11,11 @@ using SpikeSharp.Models;
 using SpikeSharp.Tensors;
 using SpikeSharp.Tests.Cli;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace SpikeSharp.Tests.Interop;
 
-public class PthReaderTests
+public class PthReaderTests(ITestOutputHelper output)
 {
     private static readonly string FixtureDir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "pth");
 
@@ -192,6 +193,22 @@ public class PthReaderTests
     }
 
     [Fact]
+    public void ParametersSavedWithKeepVarsAreRead()
+    {
+        var file = PthReader.Read(Fixture("params"));
+        AssertMatches("params", file.Tensors);
+    }
+
+    [Fact]
+    public void ByteorderEntryIsChecked()
+    {
+        byte[] WithOrder(string order) => Zip(("archive/data.pkl", OneTensor(2, 0, [2], [1])), ("archive/data/0", Floats(1, 2)),
+            ("archive/byteorder", Encoding.ASCII.GetBytes(order)), ("archive/version", "3\n"u8.ToArray()));
+        Assert.Equal(new[] { 1f, 2f }, ReadBytes(WithOrder("little")).Tensors["w"].Data);
+        AssertInvalid(WithOrder("big"), "byteorder entry says 'big'", "little-endian");
+    }
+
+    [Fact]
     public void ModelImportPassesTheNotesOn()
     {
         var source = ModelImport.Read(Fixture("wrapped"), new ModelSpec("cnn-small"));
@@ -291,26 +308,21 @@ public class PthReaderTests
     [Fact]
     public void MutatedFilesLoadOrFailCleanly()
     {
-        const int Cases = 12_000;
-        var rng = new Random(20261122);
-        var original = File.ReadAllBytes(Fixture("tiny_bn"));
-        var parts = new List<(string Name, byte[] Data)>();
-        using (var zip = new ZipArchive(new MemoryStream(original)))
-            foreach (var e in zip.Entries)
-            {
-                using var s = e.Open();
-                var data = new byte[e.Length];
-                s.ReadExactly(data);
-                parts.Add((e.FullName, data));
-            }
-        int pickleIndex = parts.FindIndex(p => p.Name.EndsWith("/data.pkl"));
-        Assert.Equal(ReadBytes(original).Tensors.Keys, ReadBytes(Zip([.. parts])).Tensors.Keys); // re-zipping keeps it valid
+        // PTH_FUZZ_CASES / PTH_FUZZ_SEED let a developer run a long fuzz locally; CI runs the default.
+        int cases = int.TryParse(Environment.GetEnvironmentVariable("PTH_FUZZ_CASES"), out int c) ? c : 10_000;
+        var rng = new Random(int.TryParse(Environment.GetEnvironmentVariable("PTH_FUZZ_SEED"), out int seed) ? seed : 20261122);
+        // Protocol 2 and 4 pickles, strided views, every dtype.
+        var bases = new[] { "tiny_bn", "tiny_bn_p4", "views", "dtypes" }.Select(stem => LoadParts(File.ReadAllBytes(Fixture(stem)))).ToArray();
+        foreach (var (original, parts, _) in bases)
+            Assert.Equal(ReadBytes(original).Tensors.Keys, ReadBytes(Zip(parts)).Tensors.Keys); // re-zipping keeps them valid
 
         int loaded = 0, rejected = 0;
+        var reasons = new Dictionary<string, int>(); // which layer caught the damage
         long worstAllocation = 0;
         var clock = Stopwatch.StartNew();
-        for (int i = 0; i < Cases; i++)
+        for (int i = 0; i < cases; i++)
         {
+            var (original, parts, pickleIndex) = bases[i / 3 % bases.Length];
             byte[] file;
             switch (i % 3)
             {
@@ -338,9 +350,11 @@ public class PthReaderTests
                 ReadBytes(file);
                 loaded++;
             }
-            catch (SpikeSharpException)
+            catch (SpikeSharpException e)
             {
                 rejected++;
+                string reason = e.Message.Contains("data.pkl offset") ? "pickle VM" : e.Message.Contains("zip") ? "zip" : "storage/tensor/dict";
+                reasons[reason] = reasons.GetValueOrDefault(reason) + 1;
             }
             catch (Exception e)
             {
@@ -350,10 +364,28 @@ public class PthReaderTests
             }
             worstAllocation = Math.Max(worstAllocation, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        Assert.Equal(Cases, loaded + rejected);
-        Assert.True(rejected > Cases / 2, $"only {rejected} of {Cases} mutations were rejected; the mutator is too gentle");
+        output.WriteLine($"{cases} cases in {clock.Elapsed.TotalSeconds:F1} s: {loaded} loaded, {rejected} rejected " +
+            $"({string.Join(", ", reasons.Select(kv => $"{kv.Key} {kv.Value}"))}); worst allocation {worstAllocation >> 10} KiB");
+        Assert.Equal(cases, loaded + rejected);
+        Assert.True(reasons.GetValueOrDefault("pickle VM") > cases / 10, "too few mutations reached the pickle VM");
+        Assert.True(rejected > cases / 2, $"only {rejected} of {cases} mutations were rejected; the mutator is too gentle");
         Assert.True(worstAllocation < 32 << 20, $"one case allocated {worstAllocation} bytes");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"fuzz took {clock.Elapsed}");
+        Assert.True(clock.Elapsed.TotalMilliseconds < 5.0 * cases, $"fuzz took {clock.Elapsed} for {cases} cases; expected under 5 ms a case (a hang?)");
+    }
+
+    /// <summary>A file's bytes and its zip entries (name, data), and which entry is data.pkl.</summary>
+    private static (byte[] File, (string Name, byte[] Data)[] Parts, int PickleIndex) LoadParts(byte[] file)
+    {
+        var parts = new List<(string Name, byte[] Data)>();
+        using (var zip = new ZipArchive(new MemoryStream(file)))
+            foreach (var e in zip.Entries)
+            {
+                using var s = e.Open();
+                var data = new byte[e.Length];
+                s.ReadExactly(data);
+                parts.Add((e.FullName, data));
+            }
+        return (file, parts.ToArray(), parts.FindIndex(p => p.Name.EndsWith("/data.pkl")));
     }
 
     /// <summary>One random damage: bit flips, a boundary byte, a truncation, a forged 1/4/8-byte length, or an inserted

@@ -52,7 +52,7 @@ public static class PthReader
             throw new InvalidFileException(path, "is a legacy (PyTorch < 1.6) .pth file, which is not supported; re-save it with a current PyTorch: " +
                 "torch.save(torch.load(path), new_path, _use_new_zipfile_serialization=True)");
         if (!magic.SequenceEqual("PK\x03\x04"u8))
-            throw new InvalidFileException(path, $"starts with bytes {Convert.ToHexString(magic)}; expected a zip archive (504B0304) written by torch.save");
+            throw new InvalidFileException(path, $"starts with bytes {Convert.ToHexString(magic)}; expected a zip archive (504B0304) written by torch.save (PyTorch ≥ 1.6)");
         stream.Position = 0;
         try
         {
@@ -92,7 +92,7 @@ public static class PthReader
         private readonly Dictionary<string, ZipArchiveEntry> _entries = new(StringComparer.Ordinal);
         private readonly Dictionary<string, Storage> _storages = new(StringComparer.Ordinal);
         private string _prefix = "";
-        private long _elementBudget, _elements;
+        private long _elementBudget, _elements, _bytesRead;
 
         public PthFile Load()
         {
@@ -129,6 +129,10 @@ public static class PthReader
                 throw new InvalidFileException(path, $"zip entry '{name}' is compressed ({entry.CompressedLength} → {entry.Length} bytes); torch.save writes stored entries");
             if (entry.Length < 0 || entry.Length > Math.Min(maxBytes, fileLength))
                 throw new InvalidFileException(path, $"zip entry '{name}' claims {entry.Length} bytes; expected at most {Math.Min(maxBytes, fileLength)} (the file is {fileLength} bytes)");
+            // Stored entries do not overlap in a real zip; forged ones pointing at the same bytes must not multiply reads.
+            _bytesRead += entry.Length;
+            if (_bytesRead > fileLength)
+                throw new InvalidFileException(path, $"zip entries read so far claim {_bytesRead} bytes, more than the file's {fileLength} (overlapping or forged entries?)");
             var bytes = new byte[entry.Length];
             using var s = entry.Open();
             int read = s.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
