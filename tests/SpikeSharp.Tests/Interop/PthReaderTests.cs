@@ -287,6 +287,7 @@ public class PthReaderTests(ITestOutputHelper output)
         AssertInvalid(Pth(Pickle((byte)'}', (byte)'}')), "without a STOP opcode");
         AssertInvalid(Pth(Pickle((byte)'}', (byte)'}', (byte)'.')), "STOP leaves 2 values");
         AssertInvalid(Pth(Pickle((byte)']', (byte)'.')), "holds a list of 0; expected a dict");
+        AssertInvalid(Pth([0x80, 0x02, .. Enumerable.Repeat((byte)0x88, Unpickler.MaxValues + 1), (byte)'.']), "pushes more than 4194304 values");
         // A huge view of a one-element storage through stride 0 (an "expanded" tensor): refused, not allocated.
         AssertInvalid(Pth(OneTensor(1, 0, [1 << 30], [0]), Floats(1)), "refusing to allocate");
     }
@@ -391,6 +392,13 @@ public class PthReaderTests(ITestOutputHelper output)
     /// <summary>One random damage: bit flips, a boundary byte, a truncation, a forged 1/4/8-byte length, or an inserted
     /// or deleted byte.</summary>
     private static byte[] Mutate(byte[] source, Random rng)
+    {
+        var b = MutateOnce(source, rng);
+        if (rng.Next(4) == 0) b = MutateOnce(MutateOnce(b, rng), rng); // sometimes several damages at once
+        return b;
+    }
+
+    private static byte[] MutateOnce(byte[] source, Random rng)
     {
         var b = (byte[])source.Clone();
         if (b.Length == 0) return b;

@@ -39,16 +39,21 @@ internal interface IPickleHost
 /// </summary>
 internal sealed class Unpickler
 {
+    /// <summary>The most values a pickle may push or memoize. A state dict pushes about 25 per tensor, so this allows
+    /// ~150 000 tensors while bounding what a forged pickle of 1-byte opcodes can make us allocate (~100 MB).</summary>
+    public const int MaxValues = 1 << 22;
+
     private readonly string _path;
     private readonly byte[] _data;
     private readonly IPickleHost _host;
     private readonly List<object?> _stack = [];
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, object?> _memo = [];
-    private int _pos;
+    private int _pos, _pushes;
     private int _opOffset;
     private byte _op;
 
+    private static readonly object BoxedTrue = true, BoxedFalse = false;
     private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
     private Unpickler(string path, byte[] data, IPickleHost host) => (_path, _data, _host) = (path, data, host);
@@ -102,8 +107,8 @@ internal sealed class Unpickler
             case (byte)'M': Push((long)BinaryPrimitives.ReadUInt16LittleEndian(Take(2))); break; // BININT2
             case 0x8a: Push(ReadLong1()); break;                                            // LONG1
             case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(Take(8))); break;     // BINFLOAT
-            case 0x88: Push(true); break;                                                   // NEWTRUE
-            case 0x89: Push(false); break;                                                  // NEWFALSE
+            case 0x88: Push(BoxedTrue); break;                                              // NEWTRUE
+            case 0x89: Push(BoxedFalse); break;                                             // NEWFALSE
             case (byte)'N': Push(null); break;                                              // NONE
             case (byte)'t': Push(PopMark().ToArray()); break;                               // TUPLE
             case 0x85: Push(PopN(1)); break;                                                // TUPLE1
@@ -134,9 +139,9 @@ internal sealed class Unpickler
                 AsList(Peek()).AddRange(items);
                 break;
             }
-            case (byte)'q': _memo[ReadByte()] = Peek(); break;        // BINPUT
-            case (byte)'r': _memo[ReadU32()] = Peek(); break;         // LONG_BINPUT
-            case 0x94: _memo[_memo.Count] = Peek(); break;            // MEMOIZE
+            case (byte)'q': Memoize(ReadByte()); break;               // BINPUT
+            case (byte)'r': Memoize(ReadU32()); break;                // LONG_BINPUT
+            case 0x94: Memoize(_memo.Count); break;                   // MEMOIZE
             case (byte)'h': Push(Recall(ReadByte())); break;          // BINGET
             case (byte)'j': Push(Recall(ReadU32())); break;           // LONG_BINGET
             case (byte)'c': // GLOBAL: "module\nname\n"
@@ -178,7 +183,18 @@ internal sealed class Unpickler
 
     // ---------------------------------------------------------------- stack and memo
 
-    private void Push(object? value) => _stack.Add(value);
+    private void Push(object? value)
+    {
+        if (++_pushes > MaxValues) throw Fail($"pickle pushes more than {MaxValues} values; a state dict needs far fewer");
+        _stack.Add(value);
+    }
+
+    private void Memoize(long index)
+    {
+        var value = Peek();
+        if (_memo.Count >= MaxValues && !_memo.ContainsKey(index)) throw Fail($"pickle memoizes more than {MaxValues} values; a state dict needs far fewer");
+        _memo[index] = value;
+    }
 
     private object? Peek() => _stack.Count > Floor ? _stack[^1] : throw Fail(EmptyStack(1));
 
