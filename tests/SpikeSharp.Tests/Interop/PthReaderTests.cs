@@ -323,15 +323,23 @@ public class PthReaderTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < cases; i++)
         {
-            var (original, parts, pickleIndex) = bases[i / 3 % bases.Length];
+            var (original, parts, pickleIndex) = bases[i / 4 % bases.Length];
             byte[] file;
-            switch (i % 3)
+            switch (i % 4)
             {
                 case 0: file = Mutate(original, rng); break;
                 case 1:
                 {
                     var p = parts.ToArray();
                     p[pickleIndex] = (p[pickleIndex].Name, Mutate(p[pickleIndex].Data, rng));
+                    file = Zip(p);
+                    break;
+                }
+                case 2:
+                {
+                    // A random program over the supported opcodes with plausible operands, on the base's storages.
+                    var p = parts.ToArray();
+                    p[pickleIndex] = (p[pickleIndex].Name, RandomPickle(rng));
                     file = Zip(p);
                     break;
                 }
@@ -387,6 +395,36 @@ public class PthReaderTests(ITestOutputHelper output)
                 parts.Add((e.FullName, data));
             }
         return (file, parts.ToArray(), parts.FindIndex(p => p.Name.EndsWith("/data.pkl")));
+    }
+
+    /// <summary>PROTO 2, up to 80 random supported opcodes whose operands name the allowed globals, storage keys and
+    /// small integers, then STOP: reaches the host's REDUCE/BUILD/BINPERSID paths with odd arguments.</summary>
+    private static byte[] RandomPickle(Random rng)
+    {
+        string[] words = ["collections", "OrderedDict", "torch._utils", "_rebuild_tensor_v2", "_rebuild_parameter", "torch",
+            "FloatStorage", "LongStorage", "HalfStorage", "storage", "0", "1", "cpu", "w", "state_dict", "module.w"];
+        var w = new PickleWriter().Op('\u0080', '\u0002');
+        for (int n = rng.Next(1, 80); n > 0; n--)
+        {
+            switch (rng.Next(14))
+            {
+                case 0: w.Str(words[rng.Next(words.Length)]); break;
+                case 1: w.Int(rng.Next(4) == 0 ? rng.Next() - int.MaxValue / 2 : rng.Next(-2, 20)); break;
+                case 2: w.Global(new[] { "collections", "torch._utils", "torch" }[rng.Next(3)], words[rng.Next(1, 9)]); break;
+                case 3: w.Op('(', '('); break;
+                case 4: w.Op("t\u0085\u0086\u0087"[rng.Next(4)]); break;
+                case 5: w.Op("}])"[rng.Next(3)]); break;
+                case 6: w.Op('R'); break;
+                case 7: w.Op('Q'); break;
+                case 8: w.Op("suae"[rng.Next(4)]); break;
+                case 9: w.Op('q', (char)rng.Next(4)); break;
+                case 10: w.Op('h', (char)rng.Next(4)); break;
+                case 11: w.Op("b\u0081\u0093"[rng.Next(3)]); break;
+                case 12: w.Op("\u0088\u0089N"[rng.Next(3)]); break;
+                default: w.Tensor(rng.Next(0, 20), rng.Next(-1, 4), [rng.Next(0, 5), rng.Next(0, 5)], [rng.Next(0, 5), rng.Next(-1, 3)]); break;
+            }
+        }
+        return w.Op('.').ToArray();
     }
 
     /// <summary>One random damage: bit flips, a boundary byte, a truncation, a forged 1/4/8-byte length, or an inserted
