@@ -18,6 +18,8 @@ Output in tests/SpikeSharp.Tests/Fixtures/pth/, read by tests/SpikeSharp.Tests/I
     cnn_small.pth       SpikeSharp's cnn-small for 1x8x8 inputs, width 0.25, 10 classes, with reference-code key names:
                         features.0.weight, features.1.* (+ num_batches_tracked), features.2.up, features.4.weight,
                         features.5.*, features.6.up, classifier.1.*, classifier.2.up, classifier.3.*
+    resnet20_w025.pth   the SRP/COS reference ResNet-20 (ResNet4Cifar, keys of methods.md §9) at width 0.25
+                        (channels 4/8/16), BN statistics and λ (`up`) randomized: SpikeSharp's resnet20 --width 0.25
     expected.safetensors  every tensor above as float32, named "<file stem>/<key>" (keys as saved, prefixes included)
 Re-running reproduces the files (seeded).
 """
@@ -83,6 +85,54 @@ def cnn_small_state():
     return OrderedDict(sd)
 
 
+class BasicBlock(nn.Module):
+    """The SRP/COS reference `BasicBlock` (methods.md §9): residual_function, shortcut, relu (an activation with `up`)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.residual_function = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), Qcfs(),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.relu = Qcfs()
+
+
+class ResNet4Cifar(nn.Module):
+    """The SRP/COS reference ResNet-20 layout at a channel width multiplier (SpikeSharp's --width)."""
+
+    def __init__(self, width=0.25, classes=10):
+        super().__init__()
+        c = [max(1, round(w * width)) for w in (16, 32, 64)]
+        self.conv1 = nn.Sequential(nn.Conv2d(3, c[0], 3, 1, 1, bias=False), nn.BatchNorm2d(c[0]), Qcfs())
+        cin = c[0]
+        for s in range(3):
+            blocks = []
+            for b in range(3):
+                blocks.append(BasicBlock(cin, c[s], 2 if b == 0 and s > 0 else 1))
+                cin = c[s]
+            setattr(self, f"conv{s + 2}_x", nn.Sequential(*blocks))
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, classes)
+
+
+def randomized(model):
+    """Non-trivial BN statistics and thresholds, so a mix-up of any two tensors shows."""
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.running_mean.copy_(torch.rand(mod.running_mean.shape, generator=g) - 0.5)
+                mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=g) + 0.5)
+                mod.weight.copy_(torch.rand(mod.weight.shape, generator=g) + 0.5)
+                mod.bias.copy_(torch.rand(mod.bias.shape, generator=g) - 0.5)
+                mod.num_batches_tracked.fill_(391)
+            elif isinstance(mod, Qcfs):
+                mod.up.copy_(torch.rand(1, generator=g) * 4 + 1)
+    return model
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
@@ -132,6 +182,9 @@ def main():
 
     cs = cnn_small_state()
     save("cnn_small", cs, cs)
+
+    rn = randomized(ResNet4Cifar()).state_dict()
+    save("resnet20_w025", rn, rn)
 
     write_f32(os.path.join(OUT, "expected.safetensors"), expected)
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

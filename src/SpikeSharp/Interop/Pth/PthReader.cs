@@ -114,8 +114,11 @@ public static class PthReader
 
             // Every tensor element needs a storage byte, so a few times the storage bytes bounds what a forged view can
             // make us allocate (views that repeat elements, e.g. expanded tensors, are not in state dicts).
-            long storageBytes = _entries.Where(kv => kv.Key.StartsWith(_prefix + "data/", StringComparison.Ordinal)).Sum(kv => Math.Max(0, kv.Value.Length));
-            _elementBudget = 4 * Math.Min(storageBytes, fileLength) + (1 << 20);
+            long storageBytes = 0; // clamped as it goes: forged zip64 lengths must not overflow the sum
+            foreach (var (name, entry) in _entries)
+                if (name.StartsWith(_prefix + "data/", StringComparison.Ordinal))
+                    storageBytes = Math.Min(fileLength, storageBytes + Math.Clamp(entry.Length, 0, fileLength));
+            _elementBudget = 4 * storageBytes + (1 << 20);
 
             var root = Unpickler.Load(path, ReadEntry(_entries[pickles[0]], fileLength), this);
             return Extract(root);

@@ -98,7 +98,7 @@ internal sealed class Unpickler
             case (byte)'}': Push(new OrderedDictionary<object, object?>()); break;          // EMPTY_DICT
             case (byte)']': Push(new List<object?>()); break;                               // EMPTY_LIST
             case (byte)')': Push(Array.Empty<object?>()); break;                            // EMPTY_TUPLE
-            case (byte)'(': _marks.Add(_stack.Count); break;                                // MARK
+            case (byte)'(': CountValue(); _marks.Add(_stack.Count); break;                  // MARK
             case (byte)'X': Push(ReadString(ReadU32())); break;                             // BINUNICODE
             case 0x8c: Push(ReadString(ReadByte())); break;                                 // SHORT_BINUNICODE
             case 0x8d: Push(ReadString(ReadU64())); break;                                  // BINUNICODE8
@@ -185,8 +185,14 @@ internal sealed class Unpickler
 
     private void Push(object? value)
     {
-        if (++_pushes > MaxValues) throw Fail($"pickle pushes more than {MaxValues} values; a state dict needs far fewer");
+        CountValue();
         _stack.Add(value);
+    }
+
+    /// <summary>Counts a pushed value or mark against <see cref="MaxValues"/>.</summary>
+    private void CountValue()
+    {
+        if (++_pushes > MaxValues) throw Fail($"pickle pushes more than {MaxValues} values; a state dict needs far fewer");
     }
 
     private void Memoize(long index)
