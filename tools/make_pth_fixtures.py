@@ -8,6 +8,7 @@ Run from the repository root (unset OPENBLAS_CORETYPE; Debian's python3-torch 1.
 Output in tests/SpikeSharp.Tests/Fixtures/pth/, read by tests/SpikeSharp.Tests/Interop/PthReaderTests.cs:
     tiny_bn.pth         state dict of Conv(1→2) + BN(2) + a QCFS-like module with λ named `up` + Linear(8→3);
                         BN's num_batches_tracked is int64 (= 7)
+    legacy.pth          the same state dict in the legacy (pre-1.6) format: _use_new_zipfile_serialization=False
     params.pth          tiny_bn's dict saved with keep_vars=True (Parameters, via torch._utils._rebuild_parameter)
     tiny_bn_p4.pth      the same state dict with pickle_protocol=4 (STACK_GLOBAL, MEMOIZE, FRAME, SHORT_BINUNICODE)
     dtypes.pth          {f32, f64, f16, bf16, i64, i32, u8, bool, scalar}: a dict of tensors of every storage type
@@ -21,7 +22,7 @@ Output in tests/SpikeSharp.Tests/Fixtures/pth/, read by tests/SpikeSharp.Tests/I
     resnet20_w025.pth   the SRP/COS reference ResNet-20 (ResNet4Cifar, keys of methods.md §9) at width 0.25
                         (channels 4/8/16), BN statistics and λ (`up`) randomized: SpikeSharp's resnet20 --width 0.25
     expected.safetensors  every tensor above as float32, named "<file stem>/<key>" (keys as saved, prefixes included)
-Re-running reproduces the files (seeded).
+Re-running reproduces the files (seeded), except legacy.pth, whose storage keys are memory addresses.
 """
 import os
 import sys
@@ -147,6 +148,7 @@ def main():
     sd = m.state_dict()
     save("tiny_bn", sd, sd)
     save("tiny_bn_p4", sd, sd, pickle_protocol=4)
+    save("legacy", sd, sd, _use_new_zipfile_serialization=False)
 
     params = m.state_dict(keep_vars=True)  # nn.Parameter values: torch._utils._rebuild_parameter
     save("params", params, params)

@@ -145,6 +145,19 @@ public class PthReaderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void LegacyFormatIsRead()
+    {
+        var file = PthReader.Read(Fixture("legacy"));
+        AssertMatches("legacy", file.Tensors);
+        Assert.Equal(PthReader.ReadStateDict(Fixture("tiny_bn")).Keys, file.Tensors.Keys);
+        Assert.Contains("legacy", Assert.Single(file.Notes));
+
+        var bytes = File.ReadAllBytes(Fixture("legacy"));
+        foreach (int n in new[] { 10, 200, bytes.Length - 100, bytes.Length - 1 })
+            AssertInvalid(bytes[..n], "legacy file");
+    }
+
+    [Fact]
     public void StateDictKeepsTheFileOrderAndConvertsIntegerCounters()
     {
         var t = PthReader.ReadStateDict(Fixture("tiny_bn"));
@@ -236,7 +249,8 @@ public class PthReaderTests(ITestOutputHelper output)
     [Fact]
     public void LegacyAndNonZipFilesGetClearErrors()
     {
-        AssertInvalid([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46], "legacy", "_use_new_zipfile_serialization=True");
+        AssertInvalid([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46], "legacy file offset 2", "LONG1 needs 10 more bytes");
+        AssertInvalid([0x80, 0x02, 0x4b, 0x07, 0x2e], "not torch's magic number");
         AssertInvalid("hello world"u8.ToArray(), "expected a zip archive");
         AssertInvalid(Zip(("x/readme.txt", [1, 2, 3])), "data.pkl");
     }
@@ -310,6 +324,7 @@ public class PthReaderTests(ITestOutputHelper output)
         var rng = new Random(int.TryParse(Environment.GetEnvironmentVariable("PTH_FUZZ_SEED"), out int seed) ? seed : 20261122);
         // Protocol 2 and 4 pickles, strided views, every dtype.
         var bases = new[] { "tiny_bn", "tiny_bn_p4", "views", "dtypes" }.Select(stem => LoadParts(File.ReadAllBytes(Fixture(stem)))).ToArray();
+        var legacy = File.ReadAllBytes(Fixture("legacy"));
         foreach (var (original, parts, _) in bases)
             Assert.Equal(ReadBytes(original).Tensors.Keys, ReadBytes(Zip(parts)).Tensors.Keys); // re-zipping keeps them valid
 
@@ -319,10 +334,11 @@ public class PthReaderTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < cases; i++)
         {
-            var (original, parts, pickleIndex) = bases[i / 4 % bases.Length];
+            var (original, parts, pickleIndex) = bases[i / 5 % bases.Length];
             byte[] file;
-            switch (i % 4)
+            switch (i % 5)
             {
+                case 4: file = Mutate(legacy, rng); break; // the pre-1.6 format: pickles and raw storages back to back
                 case 0: file = Mutate(original, rng); break;
                 case 1:
                 {
@@ -358,7 +374,7 @@ public class PthReaderTests(ITestOutputHelper output)
             catch (SpikeSharpException e)
             {
                 rejected++;
-                string reason = e.Message.Contains("data.pkl offset") ? "pickle VM" : e.Message.Contains("zip") ? "zip" : "storage/tensor/dict";
+                string reason = e.Message.Contains("data.pkl offset") || e.Message.Contains("legacy file offset") ? "pickle VM" : e.Message.Contains("zip") ? "zip" : "storage/tensor/dict";
                 reasons[reason] = reasons.GetValueOrDefault(reason) + 1;
             }
             catch (Exception e)

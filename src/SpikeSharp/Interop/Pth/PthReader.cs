@@ -2,6 +2,7 @@
 // torch globals a state dict pickles. It is not a general .pth loader: anything but tensors in dicts is refused.
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Text;
 using SpikeSharp.Tensors;
@@ -18,7 +19,8 @@ public sealed record PthFile(string Path, IReadOnlyDictionary<string, Tensor> Te
 /// tensors (BN's <c>num_batches_tracked</c>) are converted exactly up to 2^24, so strict loading can still report them;
 /// <see cref="ModelImport.Canonicalize"/> drops the BN counters. Views (storage offset, strides) and storages shared
 /// by several tensors are honoured. A checkpoint dict wrapping the state dict (<c>{"state_dict": ..., "epoch": 3}</c>)
-/// and DataParallel's <c>module.</c> prefix are unwrapped, with a note.
+/// and DataParallel's <c>module.</c> prefix are unwrapped, with a note. Legacy files (PyTorch &lt; 1.6, or
+/// <c>_use_new_zipfile_serialization=False</c>) are read too.
 /// </summary>
 public static class PthReader
 {
@@ -48,9 +50,7 @@ public static class PthReader
         Span<byte> magic = stackalloc byte[4];
         if (stream.Length < 4 || stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4)
             throw new InvalidFileException(path, $"file is {stream.Length} bytes long; expected a zip archive written by torch.save");
-        if (magic[0] == 0x80)
-            throw new InvalidFileException(path, "is a legacy (PyTorch < 1.6) .pth file, which is not supported; re-save it with a current PyTorch: " +
-                "torch.save(torch.load(path), new_path, _use_new_zipfile_serialization=True)");
+        if (magic[0] == 0x80) return ReadLegacy(path, stream);
         if (!magic.SequenceEqual("PK\x03\x04"u8))
             throw new InvalidFileException(path, $"starts with bytes {Convert.ToHexString(magic)}; expected a zip archive (504B0304) written by torch.save (PyTorch ≥ 1.6)");
         stream.Position = 0;
@@ -64,6 +64,20 @@ public static class PthReader
             // The zip library's errors for forged headers (bad offsets, lengths, compression methods, CRCs).
             throw new InvalidFileException(path, $"is not a valid zip archive: {e.Message}", e);
         }
+    }
+
+    /// <summary>The legacy format (PyTorch &lt; 1.6, or <c>_use_new_zipfile_serialization=False</c>): five pickles in a
+    /// row (magic number, protocol 1001, sys_info, the object, the storage keys), then each storage as an int64 element
+    /// count and its raw bytes.</summary>
+    private static PthFile ReadLegacy(string path, Stream stream)
+    {
+        if (stream.Length > Array.MaxLength)
+            throw new InvalidFileException(path, $"legacy .pth file of {stream.Length} bytes is too large to read; re-save it with torch.save(obj, path) (zip format)");
+        var bytes = new byte[stream.Length];
+        stream.Position = 0;
+        try { stream.ReadExactly(bytes); }
+        catch (IOException e) { throw new InvalidFileException(path, $"read failed (was the file changed while reading?): {e.Message}", e); }
+        return new Archive(path, null, bytes.Length).LoadLegacy(bytes);
     }
 
     // ---------------------------------------------------------------- storages and dtypes
@@ -83,11 +97,18 @@ public static class PthReader
         ["ByteStorage"] = DType.U8, ["BoolStorage"] = DType.Bool, ["UntypedStorage"] = DType.U8,
     };
 
-    /// <summary>One storage: <paramref name="Bytes"/> holds exactly Numel · SizeOf(Type) bytes.</summary>
-    private sealed record Storage(string Key, DType Type, long Numel, byte[] Bytes);
+    /// <summary>One storage; <see cref="Bytes"/> holds exactly Numel · SizeOf(Type) bytes once read (legacy files
+    /// store the bytes after the pickle that references them).</summary>
+    private sealed record Storage(string Key, DType Type, long Numel)
+    {
+        public byte[]? Bytes { get; set; }
+    }
+
+    /// <summary>A validated view of a storage, copied out once the storages are read.</summary>
+    private sealed record TensorView(Storage Storage, long Offset, int[] Shape, long[] Strides, long Count);
 
     /// <summary>The pickle host of one archive: resolves the allowed globals, loads storages and rebuilds tensors.</summary>
-    private sealed class Archive(string path, ZipArchive zip, long fileLength) : IPickleHost
+    private sealed class Archive(string path, ZipArchive? zip, long fileLength) : IPickleHost
     {
         private readonly Dictionary<string, ZipArchiveEntry> _entries = new(StringComparer.Ordinal);
         private readonly Dictionary<string, Storage> _storages = new(StringComparer.Ordinal);
@@ -96,7 +117,7 @@ public static class PthReader
 
         public PthFile Load()
         {
-            foreach (var e in zip.Entries)
+            foreach (var e in zip!.Entries)
                 if (!_entries.TryAdd(e.FullName, e)) throw new InvalidFileException(path, $"zip entry '{Short(e.FullName)}' appears twice; expected unique names");
             var pickles = _entries.Keys.Where(n => n.EndsWith("/data.pkl", StringComparison.Ordinal) && n.IndexOf('/') == n.Length - 9).ToList();
             if (pickles.Count != 1)
@@ -166,7 +187,7 @@ public static class PthReader
             "OrderedDict" when args.Length == 0 => new OrderedDictionary<object, object?>(),
             "OrderedDict" => throw new PickleError($"collections.OrderedDict called with {args.Length} arguments; expected none"),
             "_rebuild_tensor_v2" => RebuildTensor(args),
-            "_rebuild_parameter" when args.Length is 3 or 4 && args[0] is Tensor t => t,
+            "_rebuild_parameter" when args.Length is 3 or 4 && args[0] is TensorView t => t,
             "_rebuild_parameter" => throw new PickleError($"torch._utils._rebuild_parameter called with {args.Length} arguments ({Unpickler.Describe(args.FirstOrDefault())} first); expected (tensor, requires_grad, hooks)"),
             _ => throw new PickleError($"{f} cannot be called; a storage class is only valid inside a storage reference (BINPERSID)"),
         };
@@ -178,12 +199,14 @@ public static class PthReader
             throw new PickleError($"BUILD on {Unpickler.Describe(target)} with {Unpickler.Describe(state)} is not supported; expected an OrderedDict's attributes");
         }
 
-        /// <summary>Torch's storage reference: <c>('storage', torch.FloatStorage, key, location, numel)</c>.</summary>
+        /// <summary>Torch's storage reference: <c>('storage', torch.FloatStorage, key, location, numel)</c>, in legacy
+        /// files followed by a view_metadata that is None.</summary>
         public object PersistentLoad(object? pid)
         {
-            if (pid is not object?[] { Length: 5 } t || t[0] is not "storage" || t[1] is not PyGlobal cls || t[2] is not string key
-                || t[3] is not string || t[4] is not long numel)
-                throw new PickleError($"persistent id is {Unpickler.Describe(pid)}; expected ('storage', storage class, key, location, numel)");
+            int length = zip is null ? 6 : 5;
+            if (pid is not object?[] t || t.Length != length || t[0] is not "storage" || t[1] is not PyGlobal cls || t[2] is not string key
+                || t[3] is not string || t[4] is not long numel || (length == 6 && t[5] is not null))
+                throw new PickleError($"persistent id is {Unpickler.Describe(pid)}; expected ('storage', storage class, key, location, numel{(zip is null ? ", None" : "")})");
             if (!StorageTypes.TryGetValue(cls.Name, out var type)) throw new PickleError($"persistent id names {cls}; expected a storage class");
             if (_storages.TryGetValue(key, out var known))
             {
@@ -191,12 +214,19 @@ public static class PthReader
                     throw new PickleError($"storage '{Short(key)}' is referenced as {type}[{numel}] after {known.Type}[{known.Numel}]; expected one type and size per storage");
                 return known;
             }
+            if (zip is null)
+            {
+                if (numel < 0 || numel > fileLength) throw new PickleError($"storage '{Short(key)}' claims {numel} elements; the file is {fileLength} bytes");
+                var pending = new Storage(key, type, numel);
+                _storages.Add(key, pending);
+                return pending;
+            }
             if (!_entries.TryGetValue(_prefix + "data/" + key, out var entry))
                 throw new PickleError($"storage '{Short(key)}' has no zip entry '{Short(_prefix + "data/" + key)}'");
             long expected = numel >= 0 && numel <= fileLength ? numel * SizeOf(type) : -1;
             if (expected < 0 || entry.Length != expected)
                 throw new PickleError($"storage '{Short(key)}' is {type}[{numel}] ({(expected < 0 ? "impossible" : $"{expected} bytes")}) but its zip entry holds {entry.Length} bytes");
-            var storage = new Storage(key, type, numel, ReadEntry(entry, expected));
+            var storage = new Storage(key, type, numel) { Bytes = ReadEntry(entry, expected) };
             _storages.Add(key, storage);
             return storage;
         }
@@ -204,8 +234,9 @@ public static class PthReader
         // ------------------------------------------------------------ tensors
 
         /// <summary><c>_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])</c>:
-        /// the view is validated against the storage, then copied out as a contiguous float32 tensor.</summary>
-        private Tensor RebuildTensor(object?[] args)
+        /// the view is validated against the storage here and copied out as a contiguous float32 tensor by
+        /// <see cref="Materialize"/> once it is known to be part of the state dict.</summary>
+        private TensorView RebuildTensor(object?[] args)
         {
             if (args.Length is not (6 or 7) || args[0] is not Storage s || args[1] is not long offset || args[2] is not object?[] size || args[3] is not object?[] stride)
                 throw new PickleError($"torch._utils._rebuild_tensor_v2 called with {args.Length} arguments; expected (storage, offset, size tuple, stride tuple, requires_grad, hooks)");
@@ -233,9 +264,16 @@ public static class PthReader
             if (_elements > _elementBudget)
                 throw new PickleError($"tensors hold more than {_elementBudget} elements in total, far more than the file's storages; refusing to allocate (forged sizes?)");
 
-            var data = new float[count];
-            if (count > 0) Gather(s, offset, shape, strides, data);
-            return new Tensor(data, shape);
+            return new TensorView(s, offset, shape, strides, count);
+        }
+
+        private Tensor Materialize(TensorView v)
+        {
+            if (v.Storage.Bytes is null)
+                throw new InvalidFileException(path, $"storage '{Short(v.Storage.Key)}' is referenced but its bytes never follow (truncated legacy file?)");
+            var data = new float[v.Count];
+            if (v.Count > 0) Gather(v.Storage, v.Offset, v.Shape, v.Strides, data);
+            return new Tensor(data, v.Shape);
         }
 
         /// <summary>Copies a strided view into row-major order, converting each element to float32.</summary>
@@ -326,7 +364,7 @@ public static class PthReader
             foreach (var (k, v) in dict)
             {
                 if (k is not string name) throw new InvalidFileException(path, $"state dict key {Unpickler.Describe(k)} is not a string");
-                if (v is Tensor t) tensors.Add(name, t);
+                if (v is TensorView t) tensors.Add(name, Materialize(t));
                 else skipped.Add(name);
             }
             if (skipped.Count > 0) notes.Add($"ignored {skipped.Count} non-tensor entries: {string.Join(", ", skipped.Take(10))}");
@@ -343,7 +381,43 @@ public static class PthReader
             return new PthFile(path, tensors, notes);
         }
 
-        private static bool HasTensors(OrderedDictionary<object, object?> d) => d.Values.Any(v => v is Tensor);
+        private static bool HasTensors(OrderedDictionary<object, object?> d) => d.Values.Any(v => v is TensorView);
+
+        // ------------------------------------------------------------ legacy format
+
+        private static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356");
+
+        public PthFile LoadLegacy(byte[] file)
+        {
+            int pos = 0;
+            object? Next() => Unpickler.Load(path, file, this, ref pos, "legacy file");
+            if (Next() is not BigInteger magic || magic != LegacyMagic)
+                throw new InvalidFileException(path, "starts with a pickle but not torch's magic number; expected a file written by torch.save");
+            if (Next() is not 1001L)
+                throw new InvalidFileException(path, $"legacy file offset {pos}: protocol version is not 1001; expected a file written by torch.save");
+            if (Next() is OrderedDictionary<object, object?> info && info.TryGetValue("little_endian", out var le) && le is false)
+                throw new InvalidFileException(path, "legacy file is big-endian; only little-endian files are supported");
+            _elementBudget = 4L * file.Length + (1 << 20);
+            var root = Next();
+            int keysAt = pos;
+            if (Next() is not List<object?> keys)
+                throw new InvalidFileException(path, $"legacy file offset {keysAt}: expected the list of storage keys");
+            foreach (var k in keys)
+            {
+                if (k is not string key || !_storages.TryGetValue(key, out var s) || s.Bytes is not null)
+                    throw new InvalidFileException(path, $"legacy file offset {pos}: storage key {Unpickler.Describe(k)} was not referenced by the pickle or repeats");
+                if (file.Length - pos < 8 || BinaryPrimitives.ReadInt64LittleEndian(file.AsSpan(pos)) != s.Numel)
+                    throw new InvalidFileException(path, $"legacy file offset {pos}: storage '{Short(key)}' should start with its element count {s.Numel} (truncated file?)");
+                pos += 8;
+                long bytes = s.Numel * SizeOf(s.Type); // Numel ≤ file length, so no overflow
+                if (bytes > file.Length - pos)
+                    throw new InvalidFileException(path, $"legacy file offset {pos}: storage '{Short(key)}' needs {bytes} bytes but only {file.Length - pos} remain (truncated file?)");
+                s.Bytes = file.AsSpan(pos, (int)bytes).ToArray();
+                pos += (int)bytes;
+            }
+            var result = Extract(root);
+            return result with { Notes = [.. result.Notes, "read a legacy (PyTorch < 1.6) file; re-saving it with a current torch.save gives the zip format"] };
+        }
     }
 
     private static string Short(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 60), "…");

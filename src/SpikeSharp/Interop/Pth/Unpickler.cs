@@ -1,6 +1,7 @@
 // A restricted pickle virtual machine: the subset of protocols 2-5 that torch.save emits for state dicts. It is not a
 // general unpickler: it never imports or runs anything; globals and calls go to an IPickleHost that allows a short list.
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Text;
 
 namespace SpikeSharp.Interop.Pth;
@@ -49,6 +50,7 @@ internal sealed class Unpickler
     private readonly List<object?> _stack = [];
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, object?> _memo = [];
+    private readonly string _label;
     private int _pos, _pushes;
     private int _opOffset;
     private byte _op;
@@ -56,16 +58,31 @@ internal sealed class Unpickler
     private static readonly object BoxedTrue = true, BoxedFalse = false;
     private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
-    private Unpickler(string path, byte[] data, IPickleHost host) => (_path, _data, _host) = (path, data, host);
+    private Unpickler(string path, byte[] data, IPickleHost host, int start, string label) =>
+        (_path, _data, _host, _pos, _label) = (path, data, host, start, label);
 
     /// <summary>Runs <paramref name="data"/> to its STOP opcode and returns the value it leaves.</summary>
-    public static object? Load(string path, byte[] data, IPickleHost host) => new Unpickler(path, data, host).Run();
+    public static object? Load(string path, byte[] data, IPickleHost host)
+    {
+        int position = 0;
+        return Load(path, data, host, ref position, "data.pkl");
+    }
+
+    /// <summary>Runs one pickle starting at <paramref name="position"/> (legacy files hold several in a row) and leaves
+    /// <paramref name="position"/> just after its STOP; <paramref name="label"/> names the bytes in messages.</summary>
+    public static object? Load(string path, byte[] data, IPickleHost host, ref int position, string label)
+    {
+        var vm = new Unpickler(path, data, host, position, label);
+        var value = vm.Run();
+        position = vm._pos;
+        return value;
+    }
 
     private object? Run()
     {
         while (true)
         {
-            if (_pos >= _data.Length) throw Fail($"pickle ends at byte {_data.Length} without a STOP opcode (truncated data.pkl?)", atEnd: true);
+            if (_pos >= _data.Length) throw Fail($"pickle ends at byte {_data.Length} without a STOP opcode (truncated {_label}?)", atEnd: true);
             _opOffset = _pos;
             _op = _data[_pos++];
             try
@@ -279,12 +296,14 @@ internal sealed class Unpickler
         catch (DecoderFallbackException) { throw Fail($"{OpName(_op)} string of {length} bytes is not valid UTF-8"); }
     }
 
-    /// <summary>LONG1: a little-endian two's-complement integer of n ≤ 8 bytes (larger ones never occur in a state dict).</summary>
-    private long ReadLong1()
+    /// <summary>LONG1: a little-endian two's-complement integer; n ≤ 8 bytes gives a long, up to 16 a BigInteger (the
+    /// legacy format's magic number is 10 bytes).</summary>
+    private object ReadLong1()
     {
         int n = ReadByte();
-        if (n > 8) throw Fail($"LONG1 integer of {n} bytes; expected at most 8");
+        if (n > 16) throw Fail($"LONG1 integer of {n} bytes; expected at most 16");
         var bytes = Take(n);
+        if (n > 8) return new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
         long v = 0;
         for (int i = n - 1; i >= 0; i--) v = (v << 8) | bytes[i];
         if (n is > 0 and < 8 && (bytes[n - 1] & 0x80) != 0) v -= 1L << (8 * n); // sign-extend
@@ -306,7 +325,7 @@ internal sealed class Unpickler
     // ---------------------------------------------------------------- errors
 
     private InvalidFileException Fail(string problem, bool atEnd = false) =>
-        new(_path, atEnd ? $"data.pkl offset {_data.Length}: {problem}" : $"data.pkl offset {_opOffset}: {problem}");
+        new(_path, $"{_label} offset {(atEnd ? _data.Length : _opOffset)}: {problem}");
 
     /// <summary>A short, non-recursive description of a value for error messages.</summary>
     internal static string Describe(object? v) => v switch
