@@ -1,5 +1,6 @@
-// Reads PyTorch state dicts saved by torch.save (zip format, PyTorch >= 1.6): the zip archive, the storages and the few
-// torch globals a state dict pickles. It is not a general .pth loader: anything but tensors in dicts is refused.
+// Reads PyTorch state dicts saved by torch.save (the zip format of PyTorch >= 1.6, and the legacy format): the archive,
+// the storages and the few torch globals a state dict pickles. It is not a general .pth loader: anything but tensors in
+// dicts (and plain values beside them) is refused.
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Numerics;
@@ -32,7 +33,7 @@ public static class PthReader
     public static IReadOnlyDictionary<string, Tensor> ReadStateDict(string path) => Read(path).Tensors;
 
     /// <summary>Reads a <c>.pth</c> state dict; see the class summary for what is accepted.</summary>
-    /// <exception cref="InvalidFileException">The file is missing, not a zip-format torch file, holds more than a
+    /// <exception cref="InvalidFileException">The file is missing, not written by torch.save, holds more than a
     /// state dict, or is malformed; the message names the entry, the data.pkl offset or the tensor.</exception>
     public static PthFile Read(string path)
     {
