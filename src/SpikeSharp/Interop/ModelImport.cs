@@ -34,11 +34,13 @@ public static class ModelImport
         return Path.GetExtension(path).ToLowerInvariant() switch
         {
             ".onnx" => OnnxImporter.Read(path, spec),
-            ".pth" or ".pt" => new ImportedTensors(path, "pth", PthReader.ReadStateDict(path)),
+            ".pth" or ".pt" => FromPth(PthReader.Read(path)),
             ".safetensors" => new ImportedTensors(path, "safetensors", Safetensors.Read(path).Tensors),
             var ext => throw new InvalidFileException(path, $"unknown model format '{ext}'; expected .onnx, .pth, .pt or .safetensors"),
         };
     }
+
+    private static ImportedTensors FromPth(PthFile pth) => new(pth.Path, "pth", pth.Tensors, Notes: pth.Notes);
 
     /// <summary>The source's tensors under the built-in models' names: λ aliases become <c>lambda</c>, BN's
     /// <c>num_batches_tracked</c> counters are dropped.</summary>
