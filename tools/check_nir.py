@@ -2,7 +2,10 @@
 """Checks that a file written by `spikesharp export --format nir` has the HDF5 layout that nir.read (neuromorphs/NIR,
 nir/serialization.py, nir 1.0.x) accepts, using only h5py (Debian python3-h5py), and that the shapes chain along the
 edges as NIR's type check (NIRGraph.infer_types/check_types) requires. If the nir package is importable, also calls
-nir.read. Usage: /usr/bin/python3 tools/check_nir.py FILE.nir   (exit 0 = ok; prints a one-line summary)"""
+nir.read. With --simulate, also re-simulates the graph in numpy (dt = 1, T from the graph metadata, IF with the
+metadata's v_initial, soft reset and fire rule) on INPUT (raw float32 [B, *input shape]) and compares the output per
+step with EXPECTED (raw float32 [T, B, K], SpikeSharp's own simulation).
+Usage: /usr/bin/python3 tools/check_nir.py FILE.nir [--simulate INPUT.f32 EXPECTED.f32]   (exit 0 = ok)"""
 import sys
 
 import h5py
@@ -72,7 +75,71 @@ def types(t, n, in_shape):
     fail(f"unexpected node type {t}")
 
 
-def main(path):
+def windows(x, kh, kw, sh, sw, pad):
+    """[B,C,H,W] -> [B,C,OH,OW,kh,kw] sliding windows (zero padding)."""
+    x = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    return v[:, :, ::sh, ::sw]
+
+
+def step_node(t, n, x, state):
+    if t == "Conv2d":
+        w = n["weight"][()]
+        win = windows(x, w.shape[2], w.shape[3], *n["stride"][()], n["padding"][()])
+        return np.einsum("bchwij,ocij->bohw", win, w) + n["bias"][()][None, :, None, None]
+    if t == "AvgPool2d":
+        k = n["kernel_size"][()]
+        return windows(x, k[0], k[1], *n["stride"][()], n["padding"][()]).mean(axis=(4, 5))
+    if t == "Flatten":
+        return x.reshape(x.shape[0], -1)
+    if t == "Affine":
+        return x @ n["weight"][()].T + n["bias"][()]
+    if t == "Scale":
+        return x * n["scale"][()]
+    if t == "IF":
+        md = n["metadata"]
+        thr = n["v_threshold"][()]
+        if "v" not in state:
+            state["v"] = np.broadcast_to(md["v_initial"][()], x.shape).astype(np.float32).copy()
+        v = state["v"]
+        v += n["r"][()] * x
+        s = (v >= thr) if s_(md["fire_rule"][()]) == "v >= v_threshold" else (v > thr)
+        if s_(md["reset"][()]) == "subtract":
+            v -= thr * s
+        else:
+            v[s] = np.broadcast_to(n["v_reset"][()], v.shape)[s]
+        return s.astype(np.float32)
+    return x  # Input, Output
+
+
+def s_(v):
+    return v.decode("utf8") if isinstance(v, bytes) else v
+
+
+def simulate(path, order, kinds, preds, input_file, expected_file):
+    with h5py.File(path, "r") as f:
+        nodes = f["node/nodes"]
+        steps = int(f["node/metadata/timesteps"][()])
+        in_shape = list(nodes["input/shape"][()])
+        out_k = int(np.prod(nodes["output/shape"][()]))
+        x = np.fromfile(input_file, dtype="<f4").reshape(-1, *in_shape)
+        expected = np.fromfile(expected_file, dtype="<f4").reshape(steps, x.shape[0], out_k)
+        states = {k: {} for k in order}
+        got = []
+        for _ in range(steps):
+            vals = {}
+            for k in order:
+                inp = x if kinds[k] == "Input" else sum(vals[p] for p in preds[k])
+                vals[k] = step_node(kinds[k], nodes[k], inp.astype(np.float32), states[k])
+            got.append(vals["output"])
+        got = np.stack(got)
+    close = np.abs(got - expected) <= 1e-3 * (1 + np.abs(expected))
+    if close.mean() < 0.99:
+        fail(f"re-simulation differs from SpikeSharp: {close.mean():.4f} of outputs agree, max |diff| {np.abs(got - expected).max():.4g}")
+    return f"; re-simulated {steps} steps x {x.shape[0]} inputs: {close.mean() * 100:.2f} % of outputs agree (max |diff| {np.abs(got - expected).max():.3g})"
+
+
+def main(path, sim=None):
     with h5py.File(path, "r") as f:
         version = s(f["version"][()])
         g = f["node"]
@@ -96,11 +163,13 @@ def main(path):
         preds = {k: [a for a, b in edges if b == k] for k in kinds}
         shapes = {}
         pending = list(kinds)
+        order = []
         while pending:
             ready = [k for k in pending if all(p in shapes for p in preds[k])]
             if not ready:
                 fail(f"cycle or unreachable nodes: {pending}")
             for k in ready:
+                order.append(k)
                 ups = [shapes[p][1] for p in preds[k]]
                 if any(list(u) != list(ups[0]) for u in ups):
                     fail(f"node {k}: incoming shapes differ {ups}")
@@ -111,19 +180,22 @@ def main(path):
                 pending.remove(k)
         counts = {t: list(kinds.values()).count(t) for t in sorted(set(kinds.values()))}
         meta = sorted(g["metadata"].keys()) if "metadata" in g else []
-    extra = ""
+    extra = simulate(path, order, kinds, preds, *sim) if sim else ""
     try:
         import nir  # noqa: F401  (not packaged by Debian; checked only when present)
 
         graph = nir.read(path)
-        extra = f"; nir.read ok ({len(graph.nodes)} nodes)"
+        extra += f"; nir.read ok ({len(graph.nodes)} nodes)"
     except ImportError:
-        extra = "; nir package not installed (layout checked with h5py only)"
+        extra += "; nir package not installed (layout checked with h5py only)"
     print(f"check_nir: OK version {version}, {len(kinds)} nodes {counts}, {len(edges)} edges, graph metadata {meta}{extra}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) == 2:
+        main(sys.argv[1])
+    elif len(sys.argv) == 5 and sys.argv[2] == "--simulate":
+        main(sys.argv[1], (sys.argv[3], sys.argv[4]))
+    else:
         print(__doc__)
         sys.exit(2)
-    main(sys.argv[1])

@@ -26,11 +26,13 @@ internal static class ExportCommand
             string fmt = r.GetValue(format)!;
             if (!NirExporter.Formats.Contains(fmt)) throw new SpikeSharpException($"unknown --format '{fmt}'; expected one of {string.Join(", ", NirExporter.Formats)}");
             string dir = r.GetValue(checkpoint)!;
-            var m = ConversionMethods.Create(r.GetValue(method)!, r.GetValue(presim));
+            int steps = r.GetValue(timesteps);
+            if (steps <= 0) throw new SpikeSharpException($"--timesteps must be a positive integer, got {steps}");
+            var m = ConversionMethods.Create(r.GetValue(method)!, r.GetValue(presim), calibrationSteps: steps); // dual-phase calibrates for the exported T
             ImageDataset? train = null;
             if (r.GetValue(data) is { } dataDir) train = Datasets.Load(Checkpoint.Load(dir).Data.Dataset, dataDir, train: true);
-            var result = NirExporter.Export(dir, m, r.GetValue(timesteps), r.GetValue(outFile)!, train, msg => Console.Error.WriteLine(msg));
-            Console.WriteLine($"wrote {result.Path}: NIR {NirGraph.Version} graph, {result.Nodes} nodes, {result.Edges} edges (method {m.Name}, T = {r.GetValue(timesteps)})");
+            var result = NirExporter.Export(dir, m, steps, r.GetValue(outFile)!, train, msg => Console.Error.WriteLine(msg));
+            Console.WriteLine($"wrote {result.Path}: NIR {NirGraph.Version} graph, {result.Nodes} nodes, {result.Edges} edges (method {m.Name}, T = {steps})");
             Console.WriteLine("lost in export (kept as metadata where noted):");
             foreach (var line in result.Lost) Console.WriteLine($"  - {line}");
             return Program.Ok;

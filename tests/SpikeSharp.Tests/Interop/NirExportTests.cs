@@ -188,8 +188,9 @@ public class NirExportTests
         Assert.Equal(["afile", "ckpt"], Directory.GetFileSystemEntries(tmp.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
-    /// <summary>The h5py cross-check: tools/check_nir.py opens the file as nir.read would and chains the shapes along
-    /// the edges. Runs where /usr/bin/python3 has h5py; under CI (which installs python3-h5py) it must run.</summary>
+    /// <summary>The h5py cross-check: tools/check_nir.py opens the file as nir.read would, chains the shapes along the
+    /// edges, and re-simulates the graph in numpy against SpikeSharp's simulation (so the IF + Scale(θ) encoding, the
+    /// residual edge sums and the metadata v_initial/reset/fire_rule really describe this SNN). Runs where /usr/bin/python3 has h5py; under CI (which installs python3-h5py) it must run.</summary>
     [Fact]
     public void H5py_ReadsTheLayoutNirExpects()
     {
@@ -204,11 +205,21 @@ public class NirExportTests
             SaveCheckpoint(tmp.Combine(model), model);
             string path = tmp.Combine(model + ".nir");
             NirExporter.Export(tmp.Combine(model), new QcfsConversion(), 4, path);
-            var (code, output) = Python(Path.Combine(RepoRoot(), "tools", "check_nir.py"), path);
+            // SpikeSharp's own simulation of the same converted network, for check_nir.py to re-simulate the NIR graph against.
+            var snn = Converter.Convert(Checkpoint.Load(tmp.Combine(model)).Model, new ConversionOptions(FoldBatchNorm: true));
+            var x = TestUtil.Random(7, 6, 1, 8, 8);
+            snn.Configure(6, 4);
+            var y = snn.Run(x, 4);
+            WriteFloats(tmp.Combine("x.f32"), x.Data);
+            WriteFloats(tmp.Combine("y.f32"), y.Data);
+            var (code, output) = Python(Path.Combine(RepoRoot(), "tools", "check_nir.py"), path, "--simulate", tmp.Combine("x.f32"), tmp.Combine("y.f32"));
             Assert.True(code == 0, output);
             Assert.Contains("check_nir: OK version " + NirGraph.Version, output);
+            Assert.Contains("re-simulated 4 steps x 6 inputs", output);
         }
     }
+
+    private static void WriteFloats(string path, float[] data) => File.WriteAllBytes(path, System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()).ToArray());
 
     internal static string RepoRoot()
     {
