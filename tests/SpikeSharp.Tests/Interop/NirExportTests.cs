@@ -51,6 +51,37 @@ public class NirExportTests
     }
 
     [Fact]
+    public void Hdf5File_RoundTripsArraysScalarsAndUtf8Strings_AndRejectsNonHdf5()
+    {
+        using var tmp = new TempDirectory();
+        string path = tmp.Combine("t.h5");
+        using (var w = Hdf5File.Create(path))
+        {
+            w.CreateGroup("g");
+            w.WriteFloats("g/a", [1f, 2f, 3f, 4f, 5f, 6f], 2, 3);
+            w.WriteInt64s("g/n", [-1L], []);
+            w.WriteStrings("g/s", ["θ", "b", "", "dd"], 2, 2);
+        }
+        using (var r = Hdf5File.Open(path))
+        {
+            Assert.Equal(["g"], r.Children(""));
+            Assert.Equal(["a", "n", "s"], r.Children("g"));
+            var (a, aShape) = r.ReadFloats("g/a");
+            Assert.Equal([1f, 2f, 3f, 4f, 5f, 6f], a);
+            Assert.Equal([2, 3], aShape);
+            var (n, nShape) = r.ReadInt64s("g/n");
+            Assert.Equal([-1L], n);
+            Assert.Empty(nShape);
+            Assert.Equal(["θ", "b", "", "dd"], r.ReadStrings("g/s").Values);
+            Assert.True(r.Exists("g/a"));
+            Assert.False(r.Exists("g/x/y"));
+            Assert.Throws<IOException>(() => r.ReadFloats("g/missing"));
+        }
+        File.WriteAllText(tmp.Combine("not.h5"), "hello");
+        Assert.Throws<InvalidFileException>(() => Hdf5File.Open(tmp.Combine("not.h5")));
+    }
+
+    [Fact]
     public void CnnSmall_Qcfs_WritesNirLayoutWithFoldedWeightsThresholdsAndChainEdges()
     {
         using var tmp = new TempDirectory();

@@ -122,10 +122,10 @@ public sealed class Hdf5File : IDisposable
         return true;
     }
 
-    /// <summary>Names of a group's members in name order.</summary>
+    /// <summary>Names of a group's members in name order ("" or "/" is the root group).</summary>
     public IReadOnlyList<string> Children(string group)
     {
-        long g = Check(H5Gopen2(Id, group, P_DEFAULT), "H5Gopen2", group);
+        long g = Check(H5Gopen2(Id, group.Length == 0 ? "/" : group, P_DEFAULT), "H5Gopen2", group);
         try
         {
             Check(H5Gget_info(g, out var info), "H5Gget_info", group);

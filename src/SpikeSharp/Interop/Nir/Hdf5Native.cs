@@ -27,6 +27,7 @@ internal static class Hdf5Native
     private static IntPtr _handle;
     private static readonly Lazy<(long Float, long Int64, long FileFloat, long FileInt64, long CString)> Types = new(InitTypes);
 
+    // NOTE: .NET allows one resolver per assembly; a second native binding in SpikeSharp (e.g. CUDA) must share it.
     static Hdf5Native()
     {
         NativeLibrary.SetDllImportResolver(typeof(Hdf5Native).Assembly, (name, _, _) => name == Lib ? Handle : IntPtr.Zero);
