@@ -1,8 +1,12 @@
 using System.CommandLine;
+using SpikeSharp.Conversion.Methods;
+using SpikeSharp.Data;
+using SpikeSharp.Interop;
+using SpikeSharp.Interop.Nir;
 
 namespace SpikeSharp.Cli.Commands;
 
-/// <summary><c>spikesharp export</c>: writes a converted SNN for neuromorphic toolchains (CLI.md).</summary>
+/// <summary><c>spikesharp export</c>: writes a converted SNN for neuromorphic toolchains (CLI.md); NIR for now.</summary>
 internal static class ExportCommand
 {
     public static Command Create()
@@ -10,10 +14,29 @@ internal static class ExportCommand
         var checkpoint = CliOptions.Make<string>("--checkpoint", "checkpoint directory", required: true);
         var format = CliOptions.Make<string>("--format", "output format: nir", required: true);
         var outFile = CliOptions.Make<string>("--out", "file to write", required: true);
-        var method = CliOptions.Make<string>("--method", "conversion method", "qcfs");
+        var method = CliOptions.Make<string>("--method", $"conversion method: {string.Join(", ", ConversionMethods.Names)}", "qcfs");
         var timesteps = CliOptions.Make<int>("--timesteps", "time steps T the SNN is meant to run", 4);
-        var cmd = new Command("export", "Export a checkpoint's converted SNN.") { checkpoint, format, outFile, method, timesteps };
-        cmd.SetAction(r => Program.Guard(() => throw new SpikeSharpException("export is not implemented yet")));
+        var presim = CliOptions.Make<int>("--presim", "τ for srp, ρ for cos (kept as metadata)", 4);
+        var data = CliOptions.Make<string?>("--data", "dataset directory with the training files; required for dual-phase (calibration) and plain-ReLU checkpoints (threshold balancing)");
+        var cmd = new Command("export", "Export a checkpoint's converted SNN.\n\nExample:\n  " +
+            "spikesharp export --checkpoint runs/demo/best --format nir --out demo.nir --method qcfs --timesteps 8")
+        { checkpoint, format, outFile, method, timesteps, presim, data };
+        cmd.SetAction(r => Program.Guard(() =>
+        {
+            string fmt = r.GetValue(format)!;
+            if (!NirExporter.Formats.Contains(fmt)) throw new SpikeSharpException($"unknown --format '{fmt}'; expected one of {string.Join(", ", NirExporter.Formats)}");
+            string dir = r.GetValue(checkpoint)!;
+            int steps = r.GetValue(timesteps);
+            if (steps <= 0) throw new SpikeSharpException($"--timesteps must be a positive integer, got {steps}");
+            var m = ConversionMethods.Create(r.GetValue(method)!, r.GetValue(presim), calibrationSteps: steps); // dual-phase calibrates for the exported T
+            ImageDataset? train = null;
+            if (r.GetValue(data) is { } dataDir) train = Datasets.Load(Checkpoint.Load(dir).Data.Dataset, dataDir, train: true);
+            var result = NirExporter.Export(dir, m, steps, r.GetValue(outFile)!, train, msg => Console.Error.WriteLine(msg));
+            Console.WriteLine($"wrote {result.Path}: NIR {NirGraph.Version} graph, {result.Nodes} nodes, {result.Edges} edges (method {m.Name}, T = {steps})");
+            Console.WriteLine("lost in export (kept as metadata where noted):");
+            foreach (var line in result.Lost) Console.WriteLine($"  - {line}");
+            return Program.Ok;
+        }));
         return cmd;
     }
 }
