@@ -27,7 +27,11 @@ public class OnnxImportTests(ITestOutputHelper output)
     private static readonly ModelSpec ResNetSpec = new("resnet20", WidthMultiplier: 0.5f);
     private static readonly ModelSpec VggSpec = new("vgg16", WidthMultiplier: 0.03125f);
 
-    private static (ModelSpec Spec, string Expected) Case(string onnx) => onnx == ResNetOnnx
+    // The same PyTorch models saved as state dicts (λ named `up` and `thresh`): the round trips below run on both formats.
+    private const string ResNetPth = "resnet20_w0.5_up.pth";
+    private const string VggPth = "vgg16_w0.03125_thresh.pth";
+
+    private static (ModelSpec Spec, string Expected) Case(string file) => file.StartsWith("resnet20", StringComparison.Ordinal)
         ? (ResNetSpec, "resnet20_w0.5_expected.safetensors")
         : (VggSpec, "vgg16_w0.03125_expected.safetensors");
 
@@ -35,7 +39,7 @@ public class OnnxImportTests(ITestOutputHelper output)
     {
         var (spec, expected) = Case(onnx);
         var source = ModelImport.Read(Fixture(onnx), spec);
-        var (model, _) = ModelImport.Build(spec, source, null);
+        var (model, _) = ModelImport.Build(spec, source, onnx.EndsWith(".pth", StringComparison.Ordinal) ? 4 : null);
         model.Eval();
         return (model, source, Safetensors.Read(Fixture(expected)));
     }
@@ -63,6 +67,8 @@ public class OnnxImportTests(ITestOutputHelper output)
     [Theory]
     [InlineData(ResNetOnnx)]
     [InlineData(VggOnnx)]
+    [InlineData(ResNetPth)]
+    [InlineData(VggPth)]
     public void Ann_MatchesTorchLogits(string onnx)
     {
         var (model, _, f) = Import(onnx);
@@ -79,6 +85,8 @@ public class OnnxImportTests(ITestOutputHelper output)
     [Theory]
     [InlineData(ResNetOnnx)]
     [InlineData(VggOnnx)]
+    [InlineData(ResNetPth)]
+    [InlineData(VggPth)]
     public void Snn_MatchesTorchSpikeCounts(string onnx)
     {
         var (model, _, f) = Import(onnx);
