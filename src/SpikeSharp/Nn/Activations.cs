@@ -12,6 +12,9 @@ public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float 
 {
     public static readonly string[] Kinds = ["relu", "clip", "qcfs", "noisyqc"];
 
+    /// <summary>Largest L accepted (Datta's 2^T − 1 with T = 20).</summary>
+    public const int MaxLevels = (1 << 20) - 1;
+
     public static ActivationSpec Relu => new("relu");
     public static ActivationSpec Qcfs(int levels = 4, float lambdaInit = 8f) => new("qcfs", levels, lambdaInit);
 
@@ -31,9 +34,9 @@ public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float 
     public void Validate()
     {
         if (!Kinds.Contains(Kind)) throw new SpikeSharpException($"unknown activation '{Kind}'; expected one of {string.Join(", ", Kinds)}");
-        if (Kind is "qcfs" or "noisyqc" && Levels < 1) throw new SpikeSharpException($"--levels must be ≥ 1 for {Kind}, got {Levels}");
+        if (Kind is "qcfs" or "noisyqc" && (Levels < 1 || Levels > MaxLevels)) throw new SpikeSharpException($"--levels must be in 1..{MaxLevels} for {Kind}, got {Levels}");
         if (Kind == "noisyqc" && !(NoiseP >= 0 && NoiseP <= 1)) throw new SpikeSharpException($"NoisyQC p must be in [0, 1], got {NoiseP}");
-        if (Kind != "relu" && !(LambdaInit > 0)) throw new SpikeSharpException($"λ init must be > 0, got {LambdaInit}");
+        if (Kind != "relu" && !(LambdaInit > 0 && float.IsFinite(LambdaInit))) throw new SpikeSharpException($"λ init must be positive and finite (spec §7.6), got {LambdaInit}");
     }
 }
 
