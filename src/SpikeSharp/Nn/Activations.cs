@@ -210,8 +210,12 @@ public sealed class NoisyQcActivation : Activation
 {
     private readonly Parameter _lambda;
     private readonly int _levels;
-    private readonly Random _rng;
+    private readonly int _seed;
     private uint _callSalt;
+
+    /// <summary>Training forward passes so far; the noise of a pass depends only on (seed, this count), so a trainer
+    /// that sets it on resume (epoch × batches per epoch) reproduces an uninterrupted run.</summary>
+    public long TrainingCalls { get; set; }
 
     public override Parameter Lambda => _lambda;
     public override int? Levels => _levels;
@@ -220,7 +224,7 @@ public sealed class NoisyQcActivation : Activation
     public NoisyQcActivation(int levels, float lambdaInit = 5f, float noiseP = 0.1f, bool lambdaWeightDecay = true, int seed = 0)
     {
         if (levels < 1) throw new ArgumentOutOfRangeException(nameof(levels), $"NoisyQC levels must be ≥ 1, got {levels}");
-        (_levels, NoiseP, _rng) = (levels, noiseP, new Random(seed));
+        (_levels, NoiseP, _seed) = (levels, noiseP, seed);
         _lambda = AddParameter("lambda", Tensor.Full(lambdaInit, 1), lambdaWeightDecay);
     }
 
@@ -251,7 +255,14 @@ public sealed class NoisyQcActivation : Activation
 
     public override Variable Forward(Variable x)
     {
-        if (IsTraining) _callSalt = (uint)_rng.Next();
+        if (IsTraining)
+        {
+            // SplitMix64 of (seed, call): deterministic across processes (HashCode is randomized per process).
+            ulong z = (ulong)(long)_seed * 0x9E3779B97F4A7C15UL + (ulong)TrainingCalls++ + 1;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            _callSalt = (uint)(z ^ (z >> 31));
+        }
         return base.Forward(x);
     }
 
