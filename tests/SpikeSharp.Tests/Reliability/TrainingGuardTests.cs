@@ -129,3 +129,29 @@ public sealed class OutputDirectoryTests : IDisposable
         finally { File.SetUnixFileMode(ro, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); }
     }
 }
+
+/// <summary>The simulator reports, per layer, neurons whose membrane potential diverged.</summary>
+public sealed class DivergenceTests
+{
+    [Fact]
+    public void CountDivergentFindsNaNInfinityAndPotentialsBeyondTheLimit()
+    {
+        var v = new float[1000];
+        Assert.Equal(0, global::SpikeSharp.Snn.IfNeuron.CountDivergent(v, 10f));
+        v[3] = float.NaN; v[500] = float.NegativeInfinity; v[999] = 10.5f; v[998] = -11f; v[997] = 10f;
+        Assert.Equal(4, global::SpikeSharp.Snn.IfNeuron.CountDivergent(v, 10f));
+    }
+
+    [Fact]
+    public void ANeuronFedFarAboveItsThresholdIsReportedDivergentAndANormalOneIsNot()
+    {
+        var neuron = new global::SpikeSharp.Snn.IfNeuron("act", threshold: 1f);
+        neuron.Configure(batch: 2, steps: 4);
+        // Constant input per neuron: 0.5θ (normal), −3θ (silent, fine), 40θ and NaN (diverged): limit 16·θ·4 = 64.
+        var x = new global::SpikeSharp.Tensors.Tensor(new float[] { 0.5f, -3f, 40f, float.NaN, 0.2f, 0.9f, 1.5f, -0.5f }, 2, 4);
+        neuron.Forward(new global::SpikeSharp.Autograd.Variable(x));
+        Assert.Equal(2, neuron.DivergentNeurons);
+        neuron.ResetState();
+        Assert.Equal(0, neuron.DivergentNeurons);
+    }
+}
