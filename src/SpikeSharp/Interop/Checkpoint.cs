@@ -134,7 +134,7 @@ public sealed class Checkpoint
             .Select((v, i) => Get<float>(v, $"data.{field}[{i}]")).ToArray();
         var data = new DataInfo(Get<string>(dataNode["dataset"], "data.dataset"), Floats("mean"), Floats("std"));
         if (data.Mean.Length != data.Std.Length || (data.Mean.Length != 1 && data.Mean.Length != spec.InChannels) || data.Std.Any(s => !(s > 0)))
-            throw new InvalidFileException(path, $"data.mean/std must have 1 or {spec.InChannels} entries with std > 0");
+            throw new InvalidFileException(path, $"data.mean/std must have {(spec.InChannels == 1 ? "1 entry" : $"1 or {spec.InChannels} entries")} each, with std > 0");
         return (spec, data);
     }
 }
