@@ -95,6 +95,7 @@ public sealed class Checkpoint
                 ["levels"] = act.Levels,
                 ["lambda_init"] = act.LambdaInit,
                 ["lambda_weight_decay"] = act.LambdaWeightDecay,
+                ["noise_p"] = act.NoiseP,
                 ["lambda"] = lambdas,
             },
             ["data"] = new JsonObject
@@ -123,7 +124,8 @@ public sealed class Checkpoint
         var actNode = root["activation"] as JsonObject ?? throw new InvalidFileException(path, "missing object 'activation'");
         var act = new ActivationSpec(Get<string>(actNode["kind"], "activation.kind"), Get<int>(actNode["levels"], "activation.levels"),
             Get<float>(actNode["lambda_init"], "activation.lambda_init"),
-            actNode["lambda_weight_decay"] is { } lwd ? Get<bool>(lwd, "activation.lambda_weight_decay") : true);
+            actNode["lambda_weight_decay"] is { } lwd ? Get<bool>(lwd, "activation.lambda_weight_decay") : true,
+            actNode["noise_p"] is { } np ? Get<float>(np, "activation.noise_p") : new ActivationSpec().NoiseP);
         var spec = new ModelSpec(Get<string>(model["name"], "model.name"), Get<int>(shape[0], "model.input_shape[0]"),
             Get<int>(shape[1], "model.input_shape[1]"), Get<int>(shape[2], "model.input_shape[2]"), Get<int>(model["classes"], "model.classes"),
             model["width"] is { } width ? Get<float>(width, "model.width") : 1f, act);

@@ -155,3 +155,35 @@ public sealed class DivergenceTests
         Assert.Equal(0, neuron.DivergentNeurons);
     }
 }
+
+/// <summary>NoisyQC's training noise depends only on (seed, training step), so a resumed dual-phase Phase I run ends
+/// where an uninterrupted one does (before, the noise came from a generator whose state was not checkpointed).</summary>
+public sealed class NoisyQcResumeTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("spikesharp-noisy-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+
+    private static Trainer NewTrainer(int epochs) => new(
+        new ModelSpec("cnn-small", 1, 8, 8, 10, 0.25f, new ActivationSpec("noisyqc", 4, 2f, NoiseP: 0.5f)),
+        new TrainOptions { Epochs = epochs, BatchSize = 16, CropPadding = 0, HorizontalFlip = false, LearningRate = 0.05f },
+        new DataInfo("synthetic", [0.5f], [0.25f]));
+
+    [Fact]
+    public void ResumedNoisyQcTrainingMatchesAnUninterruptedRun()
+    {
+        var data = SyntheticData.Random(64, 1, 8, 8);
+        var straight = NewTrainer(2);
+        straight.Run(data, data, Path.Combine(_dir, "a"));
+        NewTrainer(1).Run(data, data, Path.Combine(_dir, "b"));
+        var resumed = NewTrainer(2);
+        resumed.Run(data, data, Path.Combine(_dir, "b"), resume: true);
+        var a = straight.Model.StateDict().ToList();
+        var b = resumed.Model.StateDict().ToList();
+        Assert.Equal(a.Select(kv => kv.Key), b.Select(kv => kv.Key));
+        for (int i = 0; i < a.Count; i++) Assert.Equal(a[i].Value.Data, b[i].Value.Data);
+    }
+}
