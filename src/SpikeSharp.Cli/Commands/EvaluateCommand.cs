@@ -73,6 +73,10 @@ internal static class EvaluateCommand
             };
             var report = evaluator.Run(methods, steps);
             if (current != null) tracker.Done($"{current}: {test.Count} images simulated");
+            foreach (var s in report.Snn)
+                foreach (var l in s.Layers.Where(l => l.DivergentNeurons > 0))
+                    Console.Error.WriteLine($"warning: {s.Method}: layer '{l.Layer}': {l.DivergentNeurons} of {l.NeuronsPerImage * test.Count} neuron values " +
+                        $"diverged (membrane potential NaN/Inf or beyond {Snn.IfNeuron.DivergenceFactor}·θ·T); check the threshold, BN folding and input normalization");
             return report;
         });
     }

@@ -79,6 +79,7 @@ internal static class TrainCommand
                     "full" => opts with { CropPadding = 4, HorizontalFlip = true, AutoAugment = true, CutoutLength = 16 },
                     _ => throw new SpikeSharpException($"--augment '{aug}': expected none, basic or full"),
                 };
+            Trainer.EnsureWritable(r.GetValue(outDir)!); // before loading data: a bad --out fails in a second, not after minutes
             string dsName = r.GetValue(dataset)!;
             string dataDir = r.GetValue(data)!;
             var train = Datasets.Load(dsName, dataDir, train: true);

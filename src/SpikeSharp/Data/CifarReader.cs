@@ -56,46 +56,59 @@ public static class CifarReader
     {
         ArgumentNullException.ThrowIfNull(paths);
         if (paths.Count == 0) throw new ArgumentException("expected at least one file", nameof(paths));
+        var files = new DataFile[paths.Count];
+        try
+        {
+            for (int f = 0; f < paths.Count; f++) files[f] = DataFile.Open(paths[f]);
+            return Read(files, cifar100, name);
+        }
+        finally
+        {
+            foreach (var file in files) file?.Dispose();
+        }
+    }
+
+    /// <summary>Reads one record file from a seekable stream (e.g. its bytes in memory); <paramref name="path"/> names it in
+    /// messages. Validation is the same as for <see cref="ReadFiles"/>.</summary>
+    public static ImageDataset Read(Stream stream, string path, bool cifar100, string name)
+    {
+        using var file = DataFile.FromStream(stream, path);
+        return Read([file], cifar100, name);
+    }
+
+    private static ImageDataset Read(DataFile[] files, bool cifar100, string name)
+    {
         int labelBytes = cifar100 ? 2 : 1;
         int record = labelBytes + ImageBytes;
         string format = cifar100
             ? $"CIFAR-100 record ({record} bytes: coarse label, fine label, {ImageBytes} pixels)"
             : $"CIFAR-10 record ({record} bytes: label, {ImageBytes} pixels)";
 
-        var files = new DataFile[paths.Count];
-        try
+        long total = 0;
+        foreach (var file in files)
         {
-            long total = 0;
-            for (int f = 0; f < paths.Count; f++)
+            if (file.Gzip)
             {
-                var file = files[f] = DataFile.Open(paths[f]);
-                if (file.Gzip)
-                {
-                    throw new InvalidFileException(file.Path,
-                        "is gzip-compressed; expected the raw .bin files extracted from the official archive");
-                }
-                if (file.FileLength == 0 || file.FileLength % record != 0)
-                {
-                    throw new InvalidFileException(file.Path,
-                        $"length {file.FileLength} is not a positive multiple of the {format}; " +
-                        $"the file is truncated ({file.FileLength % record} bytes of a partial record at offset " +
-                        $"{file.FileLength - file.FileLength % record}) or not in this format");
-                }
-                total += file.FileLength / record;
+                throw new InvalidFileException(file.Path,
+                    "is gzip-compressed; expected the raw .bin files extracted from the official archive");
             }
-            if (total * ImageBytes > Array.MaxLength)
-                throw new InvalidFileException(paths[0], $"{total} images exceed the 2 GiB in-memory limit");
+            if (file.FileLength == 0 || file.FileLength % record != 0)
+            {
+                throw new InvalidFileException(file.Path,
+                    $"length {file.FileLength} is not a positive multiple of the {format}; " +
+                    $"the file is truncated ({file.FileLength % record} bytes of a partial record at offset " +
+                    $"{file.FileLength - file.FileLength % record}) or not in this format");
+            }
+            total += file.FileLength / record;
+        }
+        if (total * ImageBytes > Array.MaxLength)
+            throw new InvalidFileException(files[0].Path, $"{total} images exceed the 2 GiB in-memory limit");
 
-            var pixels = new byte[total * ImageBytes];
-            var labels = new int[total];
-            int index = 0;
-            foreach (var file in files) index = ReadRecords(file, cifar100, record, pixels, labels, index);
-            return new ImageDataset(name, pixels, labels, 3, 32, 32, cifar100 ? 100 : 10);
-        }
-        finally
-        {
-            foreach (var file in files) file?.Dispose();
-        }
+        var pixels = new byte[total * ImageBytes];
+        var labels = new int[total];
+        int index = 0;
+        foreach (var file in files) index = ReadRecords(file, cifar100, record, pixels, labels, index);
+        return new ImageDataset(name, pixels, labels, 3, 32, 32, cifar100 ? 100 : 10);
     }
 
     private static int ReadRecords(DataFile file, bool cifar100, int record, byte[] pixels, int[] labels, int index)

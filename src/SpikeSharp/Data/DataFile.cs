@@ -10,7 +10,7 @@ namespace SpikeSharp.Data;
 /// </summary>
 internal sealed class DataFile : IDisposable
 {
-    private readonly FileStream _file;
+    private readonly Stream _file;
     private readonly Stream _stream;
 
     /// <summary>The path as given by the caller (used in messages).</summary>
@@ -25,7 +25,7 @@ internal sealed class DataFile : IDisposable
     /// <summary>Bytes consumed so far, counted after decompression.</summary>
     public long Offset { get; private set; }
 
-    private DataFile(string path, FileStream file, bool gzip)
+    private DataFile(string path, Stream file, bool gzip)
     {
         Path = path;
         _file = file;
@@ -53,6 +53,21 @@ internal sealed class DataFile : IDisposable
             file?.Dispose();
             throw new InvalidFileException(path, $"cannot read: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// Wraps an already opened, seekable stream (a file's bytes in memory, for tests and fuzzing); <paramref name="path"/>
+    /// names it in messages. The stream is disposed with the returned reader.
+    /// </summary>
+    public static DataFile FromStream(Stream stream, string path)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanSeek) throw new ArgumentException("expected a seekable stream", nameof(stream));
+        Span<byte> magic = stackalloc byte[2];
+        long start = stream.Position;
+        int n = stream.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
+        stream.Position = start;
+        return new DataFile(path, stream, n == 2 && magic[0] == 0x1F && magic[1] == 0x8B);
     }
 
     /// <summary>Reads up to <c>buffer.Length</c> bytes; 0 means end of data.</summary>
@@ -87,13 +102,17 @@ internal sealed class DataFile : IDisposable
         return total;
     }
 
-    /// <summary>Reads to the end and returns how many bytes were left (for trailing-data checks).</summary>
+    /// <summary>Largest trailing-data count that <see cref="CountRemaining"/> measures exactly.</summary>
+    public const long TrailingCountLimit = 1 << 20;
+
+    /// <summary>Reads to the end, or past <see cref="TrailingCountLimit"/> bytes, and returns how many bytes were
+    /// left (for trailing-data checks). The limit keeps a gzip bomb after a valid payload from decompressing forever.</summary>
     public long CountRemaining()
     {
         Span<byte> sink = stackalloc byte[4096];
         long total = 0;
         int n;
-        while ((n = Read(sink)) > 0) total += n;
+        while (total <= TrailingCountLimit && (n = Read(sink)) > 0) total += n;
         return total;
     }
 

@@ -63,6 +63,25 @@ public static class IdxReader
         return new IdxImages(pixels, count, height, width);
     }
 
+    /// <summary>Reads IDX images (raw or gzip) from a seekable stream, e.g. a file's bytes in memory; <paramref name="path"/>
+    /// names it in messages. Validation is the same as for a file.</summary>
+    public static IdxImages ReadImages(Stream stream, string path)
+    {
+        using var src = DataFile.FromStream(stream, path);
+        var (count, height, width) = ReadImagesHeader(src);
+        byte[] pixels = ReadPayload(src, (long)count * height * width, $"{count} images of {height}×{width}");
+        return new IdxImages(pixels, count, height, width);
+    }
+
+    /// <summary>Reads IDX labels (raw or gzip) from a seekable stream; <paramref name="path"/> names it in messages.</summary>
+    public static int[] ReadLabels(Stream stream, string path, int classes = 256)
+    {
+        if (classes <= 0 || classes > 256) throw new ArgumentOutOfRangeException(nameof(classes), classes, "expected 1..256");
+        using var src = DataFile.FromStream(stream, path);
+        int count = ReadLabelsHeader(src);
+        return ReadLabelsPayload(src, count, classes);
+    }
+
     /// <summary>Reads an IDX label file (magic 0x00000801), raw or gzip; values must be below <paramref name="classes"/>.</summary>
     public static int[] ReadLabels(string path, int classes = 256)
     {
@@ -137,7 +156,7 @@ public static class IdxReader
         // known by reading it, so the buffer grows geometrically: a tiny file whose header claims gigabytes fails
         // at its real end instead of forcing the whole allocation first.
         long start = src.Offset;
-        var buffer = new byte[src.Gzip ? Math.Min(expected, 1 << 22) : expected];
+        var buffer = new byte[src.Gzip ? Math.Min(expected, 1 << 16) : expected];
         long filled = 0;
         while (filled < expected)
         {
@@ -155,7 +174,7 @@ public static class IdxReader
         if (extra > 0)
         {
             throw new InvalidFileException(src.Path,
-                $"trailing data: {extra} bytes after offset {start + expected}, where the {declared} declared in the header end; " +
+                $"trailing data: {(extra > DataFile.TrailingCountLimit ? "more than " + DataFile.TrailingCountLimit : extra)} bytes after offset {start + expected}, where the {declared} declared in the header end; " +
                 $"expected the {(src.Gzip ? "decompressed " : "")}data to end there");
         }
         return buffer;

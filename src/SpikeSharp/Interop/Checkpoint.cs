@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using SpikeSharp.Models;
@@ -34,16 +35,41 @@ public sealed class Checkpoint
     public static Checkpoint Load(string dir)
     {
         var (state, json) = CheckpointFiles.Load(dir);
-        string path = Path.Combine(dir, CheckpointFiles.ModelJsonFileName);
-        JsonObject root;
-        try { root = JsonNode.Parse(json) as JsonObject ?? throw new InvalidFileException(path, "expected a JSON object"); }
-        catch (JsonException e) { throw new InvalidFileException(path, $"invalid JSON: {e.Message}"); }
-        var (spec, data) = Parse(root, path);
+        var (spec, data, extra) = ParseModelJson(json, Path.Combine(dir, CheckpointFiles.ModelJsonFileName));
         var model = ModelFactory.Create(spec);
         try { model.LoadStateDict(state); }
         catch (SpikeSharpException e) { throw new InvalidFileException(Path.Combine(dir, CheckpointFiles.TensorsFileName), $"{e.Message} (architecture {spec.Name} from model.json)"); }
-        var extra = root["extra"] as JsonObject;
-        return new Checkpoint(spec, data, model, extra?.DeepClone() as JsonObject);
+        return new Checkpoint(spec, data, model, extra);
+    }
+
+    /// <summary>Parses and validates the text of a model.json (architecture within <see cref="ModelSpec"/>'s limits,
+    /// activation, normalization) without building the model; <paramref name="path"/> names it in messages.</summary>
+    /// <exception cref="InvalidFileException">Malformed JSON, a missing or mistyped field, or values out of range.</exception>
+    public static (ModelSpec Spec, DataInfo Data, JsonObject? Extra) ParseModelJson(ReadOnlySpan<byte> utf8, string path)
+    {
+        string json;
+        try { json = StrictUtf8.GetString(utf8); }
+        catch (DecoderFallbackException e) { throw new InvalidFileException(path, "is not valid UTF-8; expected a UTF-8 JSON model description", e); }
+        return ParseModelJson(json, path);
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <inheritdoc cref="ParseModelJson(ReadOnlySpan{byte}, string)"/>
+    public static (ModelSpec Spec, DataInfo Data, JsonObject? Extra) ParseModelJson(string json, string path)
+    {
+        try
+        {
+            var root = JsonNode.Parse(json) as JsonObject ?? throw new InvalidFileException(path, "expected a JSON object");
+            var (spec, data) = Parse(root, path);
+            return (spec, data, (root["extra"] as JsonObject)?.DeepClone() as JsonObject);
+        }
+        catch (JsonException e) { throw new InvalidFileException(path, $"invalid JSON: {e.Message}", e); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or OverflowException)
+        {
+            // JsonNode throws these for duplicate keys, values of the wrong kind and numbers out of range.
+            throw new InvalidFileException(path, $"malformed model description: {e.Message}", e);
+        }
     }
 
     public JsonObject ToJson()
@@ -69,6 +95,7 @@ public sealed class Checkpoint
                 ["levels"] = act.Levels,
                 ["lambda_init"] = act.LambdaInit,
                 ["lambda_weight_decay"] = act.LambdaWeightDecay,
+                ["noise_p"] = act.NoiseP,
                 ["lambda"] = lambdas,
             },
             ["data"] = new JsonObject
@@ -96,10 +123,12 @@ public sealed class Checkpoint
         if (shape is not { Count: 3 }) throw new InvalidFileException(path, "field 'model.input_shape' must be [C, H, W]");
         var actNode = root["activation"] as JsonObject ?? throw new InvalidFileException(path, "missing object 'activation'");
         var act = new ActivationSpec(Get<string>(actNode["kind"], "activation.kind"), Get<int>(actNode["levels"], "activation.levels"),
-            Get<float>(actNode["lambda_init"], "activation.lambda_init"), actNode["lambda_weight_decay"]?.GetValue<bool>() ?? true);
+            Get<float>(actNode["lambda_init"], "activation.lambda_init"),
+            actNode["lambda_weight_decay"] is { } lwd ? Get<bool>(lwd, "activation.lambda_weight_decay") : true,
+            actNode["noise_p"] is { } np ? Get<float>(np, "activation.noise_p") : new ActivationSpec().NoiseP);
         var spec = new ModelSpec(Get<string>(model["name"], "model.name"), Get<int>(shape[0], "model.input_shape[0]"),
             Get<int>(shape[1], "model.input_shape[1]"), Get<int>(shape[2], "model.input_shape[2]"), Get<int>(model["classes"], "model.classes"),
-            model["width"]?.GetValue<float>() ?? 1f, act);
+            model["width"] is { } width ? Get<float>(width, "model.width") : 1f, act);
         try { spec.Validate(); }
         catch (SpikeSharpException e) { throw new InvalidFileException(path, e.Message); }
         var dataNode = root["data"] as JsonObject ?? throw new InvalidFileException(path, "missing object 'data'");
@@ -107,7 +136,7 @@ public sealed class Checkpoint
             .Select((v, i) => Get<float>(v, $"data.{field}[{i}]")).ToArray();
         var data = new DataInfo(Get<string>(dataNode["dataset"], "data.dataset"), Floats("mean"), Floats("std"));
         if (data.Mean.Length != data.Std.Length || (data.Mean.Length != 1 && data.Mean.Length != spec.InChannels) || data.Std.Any(s => !(s > 0)))
-            throw new InvalidFileException(path, $"data.mean/std must have 1 or {spec.InChannels} entries with std > 0");
+            throw new InvalidFileException(path, $"data.mean/std must have {(spec.InChannels == 1 ? "1 entry" : $"1 or {spec.InChannels} entries")} each, with std > 0");
         return (spec, data);
     }
 }

@@ -73,11 +73,17 @@ public static class CheckpointFiles
         return (state, json);
     }
 
+    /// <summary>Largest model.json accepted (real ones are a few KiB).</summary>
+    public const long MaxModelJsonBytes = 64 << 20;
+
     private static string ReadJson(string path)
     {
         string text;
         try
         {
+            long length = new FileInfo(path).Length;
+            if (length > MaxModelJsonBytes)
+                throw new InvalidFileException(path, $"is {length} bytes; expected a model description of at most {MaxModelJsonBytes} bytes");
             text = File.ReadAllText(path, StrictUtf8);
         }
         catch (DecoderFallbackException e)

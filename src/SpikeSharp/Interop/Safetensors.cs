@@ -100,7 +100,24 @@ public static class Safetensors
         }
     }
 
-    private static SafetensorsFile ReadFrom(string path, FileStream stream)
+    /// <summary>Reads safetensors bytes from a seekable stream (e.g. a file's bytes in memory); <paramref name="path"/>
+    /// names it in messages. Validation is the same as for <see cref="Read(string)"/>.</summary>
+    public static SafetensorsFile Read(Stream stream, string path)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(path);
+        if (!stream.CanSeek) throw new ArgumentException("expected a seekable stream", nameof(stream));
+        try
+        {
+            return ReadFrom(path, stream);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidFileException(path, $"read failed: {e.Message}", e);
+        }
+    }
+
+    private static SafetensorsFile ReadFrom(string path, Stream stream)
     {
         long fileLength = stream.Length;
         if (fileLength < 8)

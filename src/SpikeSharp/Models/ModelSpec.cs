@@ -13,12 +13,34 @@ public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32,
 
     public int Scaled(int channels) => Math.Max(1, (int)MathF.Round(channels * WidthMultiplier));
 
+    /// <summary>Limits checked by <see cref="Validate"/> before any weight is allocated (a forged model.json must not
+    /// make a model of gigabytes).</summary>
+    public const int MaxChannels = 64, MaxSide = 4096, MaxClasses = 100_000, MaxWeightCount = 1 << 28;
+
+    /// <summary>Elements of the model's largest weight tensor, computed from the spec without building it.</summary>
+    public long LargestWeightCount()
+    {
+        long Conv(int cin, int cout) => (long)Scaled(cin) * Scaled(cout) * 9;
+        return Name switch
+        {
+            "cnn-small" => Math.Max(Math.Max(Conv(32, 64), (long)Scaled(64) * (Height / 4) * (Width / 4) * Scaled(128)), (long)Scaled(128) * Classes),
+            "vgg16" => new[] { Conv(512, 512), (long)Scaled(512) * (Height / 32) * (Width / 32) * Scaled(4096), (long)Scaled(4096) * Scaled(4096),
+                (long)Scaled(4096) * Classes }.Max(),
+            "resnet20" => Math.Max(Conv(64, 64), (long)Scaled(64) * Classes),
+            _ => Math.Max(Conv(512, 512), (long)Scaled(512) * Classes),
+        };
+    }
+
     public void Validate()
     {
         if (!Names.Contains(Name)) throw new SpikeSharpException($"unknown model '{Name}'; expected one of {string.Join(", ", Names)}");
-        if (InChannels <= 0 || Height <= 0 || Width <= 0) throw new SpikeSharpException($"invalid input shape {InChannels}x{Height}x{Width}");
-        if (Classes < 2) throw new SpikeSharpException($"a classifier needs at least 2 classes, got {Classes}");
+        if (InChannels <= 0 || Height <= 0 || Width <= 0 || InChannels > MaxChannels || Height > MaxSide || Width > MaxSide)
+            throw new SpikeSharpException($"invalid input shape {InChannels}x{Height}x{Width}; expected 1..{MaxChannels} channels and sides of 1..{MaxSide}");
+        if (Classes < 2 || Classes > MaxClasses) throw new SpikeSharpException($"a classifier needs 2..{MaxClasses} classes, got {Classes}");
         if (!(WidthMultiplier > 0 && WidthMultiplier <= 16)) throw new SpikeSharpException($"--width must be in (0, 16], got {WidthMultiplier}");
+        if (LargestWeightCount() is var largest && largest > MaxWeightCount)
+            throw new SpikeSharpException($"{Name} at width {WidthMultiplier} with input {InChannels}x{Height}x{Width} and {Classes} classes would need a " +
+                $"weight tensor of {largest} elements; expected at most {MaxWeightCount} (lower --width or the input size)");
         ActivationOrDefault.Validate();
         if (Name == "vgg16" && (Height < 32 || Width < 32))
             throw new SpikeSharpException($"vgg16 halves the image five times and needs inputs of at least 32x32, got {Height}x{Width}; pad the data (CIFAR layout)");

@@ -12,6 +12,9 @@ public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float 
 {
     public static readonly string[] Kinds = ["relu", "clip", "qcfs", "noisyqc"];
 
+    /// <summary>Largest L accepted (Datta's 2^T − 1 with T = 20).</summary>
+    public const int MaxLevels = (1 << 20) - 1;
+
     public static ActivationSpec Relu => new("relu");
     public static ActivationSpec Qcfs(int levels = 4, float lambdaInit = 8f) => new("qcfs", levels, lambdaInit);
 
@@ -31,9 +34,9 @@ public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float 
     public void Validate()
     {
         if (!Kinds.Contains(Kind)) throw new SpikeSharpException($"unknown activation '{Kind}'; expected one of {string.Join(", ", Kinds)}");
-        if (Kind is "qcfs" or "noisyqc" && Levels < 1) throw new SpikeSharpException($"--levels must be ≥ 1 for {Kind}, got {Levels}");
+        if (Kind is "qcfs" or "noisyqc" && (Levels < 1 || Levels > MaxLevels)) throw new SpikeSharpException($"--levels must be in 1..{MaxLevels} for {Kind}, got {Levels}");
         if (Kind == "noisyqc" && !(NoiseP >= 0 && NoiseP <= 1)) throw new SpikeSharpException($"NoisyQC p must be in [0, 1], got {NoiseP}");
-        if (Kind != "relu" && !(LambdaInit > 0)) throw new SpikeSharpException($"λ init must be > 0, got {LambdaInit}");
+        if (Kind != "relu" && !(LambdaInit > 0 && float.IsFinite(LambdaInit))) throw new SpikeSharpException($"λ init must be positive and finite (spec §7.6), got {LambdaInit}");
     }
 }
 
@@ -207,8 +210,12 @@ public sealed class NoisyQcActivation : Activation
 {
     private readonly Parameter _lambda;
     private readonly int _levels;
-    private readonly Random _rng;
+    private readonly int _seed;
     private uint _callSalt;
+
+    /// <summary>Training forward passes so far; the noise of a pass depends only on (seed, this count), so a trainer
+    /// that sets it on resume (epoch × batches per epoch) reproduces an uninterrupted run.</summary>
+    public long TrainingCalls { get; set; }
 
     public override Parameter Lambda => _lambda;
     public override int? Levels => _levels;
@@ -217,7 +224,7 @@ public sealed class NoisyQcActivation : Activation
     public NoisyQcActivation(int levels, float lambdaInit = 5f, float noiseP = 0.1f, bool lambdaWeightDecay = true, int seed = 0)
     {
         if (levels < 1) throw new ArgumentOutOfRangeException(nameof(levels), $"NoisyQC levels must be ≥ 1, got {levels}");
-        (_levels, NoiseP, _rng) = (levels, noiseP, new Random(seed));
+        (_levels, NoiseP, _seed) = (levels, noiseP, seed);
         _lambda = AddParameter("lambda", Tensor.Full(lambdaInit, 1), lambdaWeightDecay);
     }
 
@@ -248,7 +255,14 @@ public sealed class NoisyQcActivation : Activation
 
     public override Variable Forward(Variable x)
     {
-        if (IsTraining) _callSalt = (uint)_rng.Next();
+        if (IsTraining)
+        {
+            // SplitMix64 of (seed, call): deterministic across processes (HashCode is randomized per process).
+            ulong z = (ulong)(long)_seed * 0x9E3779B97F4A7C15UL + (ulong)TrainingCalls++ + 1;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            _callSalt = (uint)(z ^ (z >> 31));
+        }
         return base.Forward(x);
     }
 

@@ -60,7 +60,7 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                 ["ann_prediction_agreement"] = s.AnnAgreement is { } agree && s.Images > 0 ? (double)agree / s.Images : null,
                 ["spikes_by_layer_and_t"] = new JsonArray(s.Layers.Select(l => (JsonNode)new JsonObject
                 {
-                    ["layer"] = l.Layer, ["threshold"] = l.Threshold, ["neurons_per_image"] = l.NeuronsPerImage,
+                    ["layer"] = l.Layer, ["threshold"] = l.Threshold, ["neurons_per_image"] = l.NeuronsPerImage, ["divergent_neurons"] = l.DivergentNeurons,
                     ["spikes"] = new JsonArray(l.SpikesByStep.Select(c => (JsonNode)c).ToArray()),
                 }).ToArray()),
                 ["sops_per_image"] = ByT(s.SopsByT),

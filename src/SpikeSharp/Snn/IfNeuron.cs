@@ -19,6 +19,16 @@ public sealed class IfNeuron : SpikingNeuron
 {
     // Shapes: B batch, T steps, S neurons per sample. v: [B·S] membrane potential.
     private float[]? _v;
+    private int _stepsRun;
+
+    /// <summary>A neuron diverges when |v| exceeds this many θ per step simulated (or v is NaN/Inf): an input
+    /// averaging over 16·θ per step in magnitude is far outside the [0, λ] range the ANN was trained for, and points at
+    /// a broken conversion (wrong threshold, unfolded BN, unnormalized input) rather than quantization error.</summary>
+    public const float DivergenceFactor = 16f;
+
+    /// <summary>Neurons (of the current run, over the batch) whose membrane potential has diverged; updated at the end
+    /// of every Forward with one vectorized pass over v.</summary>
+    public long DivergentNeurons { get; private set; }
 
     /// <summary>Initial potential as a fraction of θ (½ for QCFS; 0 for plain IF).</summary>
     public float InitialFraction { get; set; } = 0.5f;
@@ -42,7 +52,12 @@ public sealed class IfNeuron : SpikingNeuron
     public float[]? Potential => _v;
 
     /// <summary>Back to v0 on the next step.</summary>
-    public override void ResetState() => _v = null;
+    public override void ResetState()
+    {
+        _v = null;
+        _stepsRun = 0;
+        DivergentNeurons = 0;
+    }
 
     public override Variable Forward(Variable x)
     {
@@ -71,8 +86,22 @@ public sealed class IfNeuron : SpikingNeuron
         });
         for (int w = 0; w < WorkerPool.Shared.Count; w++)
             for (int t = 0; t < steps; t++) counts[t] += partial[w * steps + t];
+        _stepsRun += steps;
+        DivergentNeurons = CountDivergent(v.AsSpan(0, n), DivergenceFactor * theta * _stepsRun);
         Emit(counts, y);
         return new Variable(y);
+    }
+
+    /// <summary>Neurons with |v| &gt; <paramref name="limit"/> or v NaN/±Inf. The common case is one vectorized max over
+    /// |v|; the counting loop runs only when something diverged.</summary>
+    public static long CountDivergent(ReadOnlySpan<float> v, float limit)
+    {
+        if (v.IsEmpty) return 0;
+        float max = TensorPrimitives.MaxMagnitude(v);
+        if (max <= limit) return 0; // false for NaN: falls through to the count
+        long count = 0;
+        foreach (float x in v) if (!(MathF.Abs(x) <= limit)) count++;
+        return count;
     }
 
     /// <summary>v0 for n = B·S neurons, in arena memory when one is active (a fresh array per run would page-fault).</summary>

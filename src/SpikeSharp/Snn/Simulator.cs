@@ -13,7 +13,10 @@ namespace SpikeSharp.Snn;
 /// <param name="AnnError">mean over neurons and images of |rate·θ − ANN activation| at the full horizon T, when an ANN
 /// was given</param>
 /// <param name="AnnMismatches">neuron values (over all images) where |rate·θ − activation| &gt; 10⁻⁴·θ</param>
-public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPerImage, long[] SpikesByStep, double? AnnError, long? AnnMismatches = null)
+/// <param name="DivergentNeurons">neuron values (over all images) whose membrane potential diverged by the end of the
+/// run: NaN/Inf, or |v| &gt; <see cref="IfNeuron.DivergenceFactor"/>·θ·T (integrate-and-fire neurons only)</param>
+public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPerImage, long[] SpikesByStep, double? AnnError, long? AnnMismatches = null,
+    long DivergentNeurons = 0)
 {
     /// <summary>Spikes per neuron per step over steps 1..t.</summary>
     public double FiringRate(int images, int t) => SpikesByStep.Take(t).Sum() / Math.Max(1.0, (double)NeuronsPerImage * images * t);
@@ -61,6 +64,7 @@ public sealed class Simulator
         var perImage = new long[layers];
         var annErr = new double[layers];
         var annMismatch = new long[layers];
+        var divergent = new long[layers];
         long agreement = 0;
         Tensor? annLogits = null;
         var correct = new long[steps];
@@ -105,6 +109,7 @@ public sealed class Simulator
                         Tensor logits;
                         try { logits = method.Simulate(snn, x, steps); }
                         finally { arena.ReleaseIntermediates = false; }
+                        for (int i = 0; i < layers; i++) if (snn.Neurons[i] is IfNeuron f) divergent[i] += f.DivergentNeurons;
                         for (int t = 0; t < steps; t++) sops[t] += counter.SynapticOpsByStep[t];
                         extraSops += counter.ExtraSynapticOps;
                         CountCorrectByStep(logits, chunkImages, steps, batch.Labels.AsSpan(b0, chunkImages), correct);
@@ -120,7 +125,7 @@ public sealed class Simulator
             foreach (var neuron in snn.Neurons) neuron.Observer = null;
         }
         var activity = snn.Neurons.Select((n, i) => new LayerActivity(n.LayerName, n.Threshold, perImage[i], spikes[i],
-            ann != null && images > 0 ? annErr[i] / images : null, ann != null ? annMismatch[i] : null)).ToList();
+            ann != null && images > 0 ? annErr[i] / images : null, ann != null ? annMismatch[i] : null, divergent[i])).ToList();
         return new SimulationResult(images, steps, correct, activity, Math.Max(0, analogPerImageStep),
             sops.Select(s => images == 0 ? 0 : s / images).ToArray(), method.ExtraSteps, images == 0 ? 0 : extraSops / images,
             ann != null ? agreement : null);

@@ -30,7 +30,7 @@ public sealed record TrainOptions
         if (Epochs <= 0) throw new SpikeSharpException($"--epochs must be > 0, got {Epochs}");
         if (BatchSize <= 1) throw new SpikeSharpException($"--batch must be > 1 (batch norm needs two samples), got {BatchSize}");
         if (!(LearningRate > 0) || float.IsInfinity(LearningRate)) throw new SpikeSharpException($"--lr must be > 0, got {LearningRate}");
-        if (!(WeightDecay >= 0)) throw new SpikeSharpException($"--wd must be ≥ 0, got {WeightDecay}");
+        if (!(WeightDecay >= 0) || float.IsInfinity(WeightDecay)) throw new SpikeSharpException($"--wd must be finite and ≥ 0, got {WeightDecay}");
         if (Optimizer is not ("sgd" or "adam")) throw new SpikeSharpException($"unknown optimizer '{Optimizer}'; expected sgd or adam");
         if (!LrSchedule.Kinds.Contains(Schedule.Kind)) throw new SpikeSharpException($"unknown LR schedule '{Schedule.Kind}'; expected one of {string.Join(", ", LrSchedule.Kinds)}");
         if (!(SpikeCountBeta >= 0)) throw new SpikeSharpException($"--spike-beta must be ≥ 0, got {SpikeCountBeta}");
