@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_models  # noqa: E402  (the reference ResNet-20 layout, methods.md §9)
 from safetensors_io import write_f32  # noqa: E402
 
 OUT = os.path.join("tests", "SpikeSharp.Tests", "Fixtures", "pth")
@@ -86,38 +87,6 @@ def cnn_small_state():
     return OrderedDict(sd)
 
 
-class BasicBlock(nn.Module):
-    """The SRP/COS reference `BasicBlock` (methods.md §9): residual_function, shortcut, relu (an activation with `up`)."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.residual_function = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), Qcfs(),
-            nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        self.relu = Qcfs()
-
-
-class ResNet4Cifar(nn.Module):
-    """The SRP/COS reference ResNet-20 layout at a channel width multiplier (SpikeSharp's --width)."""
-
-    def __init__(self, width=0.25, classes=10):
-        super().__init__()
-        c = [max(1, round(w * width)) for w in (16, 32, 64)]
-        self.conv1 = nn.Sequential(nn.Conv2d(3, c[0], 3, 1, 1, bias=False), nn.BatchNorm2d(c[0]), Qcfs())
-        cin = c[0]
-        for s in range(3):
-            blocks = []
-            for b in range(3):
-                blocks.append(BasicBlock(cin, c[s], 2 if b == 0 and s > 0 else 1))
-                cin = c[s]
-            setattr(self, f"conv{s + 2}_x", nn.Sequential(*blocks))
-        self.avg_pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(cin, classes)
-
-
 def randomized(model):
     """Non-trivial BN statistics and thresholds, so a mix-up of any two tensors shows."""
     g = torch.Generator().manual_seed(2)
@@ -129,7 +98,7 @@ def randomized(model):
                 mod.weight.copy_(torch.rand(mod.weight.shape, generator=g) + 0.5)
                 mod.bias.copy_(torch.rand(mod.bias.shape, generator=g) - 0.5)
                 mod.num_batches_tracked.fill_(391)
-            elif isinstance(mod, Qcfs):
+            elif isinstance(mod, (Qcfs, reference_models.Qcfs)):
                 mod.up.copy_(torch.rand(1, generator=g) * 4 + 1)
     return model
 
@@ -185,7 +154,7 @@ def main():
     cs = cnn_small_state()
     save("cnn_small", cs, cs)
 
-    rn = randomized(ResNet4Cifar()).state_dict()
+    rn = randomized(reference_models.ResNet20(width=0.25)).state_dict()
     save("resnet20_w025", rn, rn)
 
     write_f32(os.path.join(OUT, "expected.safetensors"), expected)

@@ -32,6 +32,8 @@ internal static class ImportCommand
             var spec = new ModelSpec(r.GetValue(arch)!, c, h, w, 10, r.GetValue(width));
             spec.Validate();
             var source = ModelImport.Read(path, spec);
+            // Before the strict load, so a failing import still says what the reader assumed (e.g. which wrapped key it used).
+            foreach (var note in source.Notes ?? []) Console.WriteLine($"note: {note}");
             spec = spec with { Classes = r.GetValue(classes) ?? ClassesOf(source, path) };
             var (model, fullSpec) = ModelImport.Build(spec, source, r.GetValue(levels));
             string ds = Datasets.Canonical(r.GetValue(dataset)!);
@@ -39,7 +41,6 @@ internal static class ImportCommand
             var data = new DataInfo(ds, ParseFloats(r.GetValue(mean), "--mean", c) ?? norm.Mean, ParseFloats(r.GetValue(std), "--std", c) ?? norm.Std);
             var extra = new JsonObject { ["imported_from"] = Path.GetFullPath(path), ["imported_format"] = source.Format };
             new Checkpoint(fullSpec, data, model, extra).Save(r.GetValue(outDir)!);
-            foreach (var note in source.Notes ?? []) Console.WriteLine($"note: {note}");
             var act = fullSpec.ActivationOrDefault;
             Console.WriteLine($"imported {source.Format} {path} as {fullSpec.Name} ({c}x{h}x{w}, {fullSpec.Classes} classes, " +
                 $"activation {act.Kind}{(act.Kind == "qcfs" ? $" L={act.Levels}" : "")}) into {r.GetValue(outDir)}");
