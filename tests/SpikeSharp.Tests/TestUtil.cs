@@ -6,6 +6,18 @@ namespace SpikeSharp.Tests;
 /// <summary>Shared helpers: seeded random tensors and one closeness assertion that reports the worst element.</summary>
 public static class TestUtil
 {
+    /// <summary>Runs /usr/bin/python3 (Debian's, as the tools/ scripts expect) and returns its exit code and output.</summary>
+    public static (int Code, string Output) Python(params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output + err.Result);
+    }
+
     public static Tensor Random(int seed, params int[] shape) => RandomRange(seed, -1f, 1f, shape);
 
     public static Tensor RandomRange(int seed, float lo, float hi, params int[] shape)

@@ -261,16 +261,7 @@ public class NirExportTests
 
     private static bool H5pyAvailable() => File.Exists("/usr/bin/python3") && Python("-c", "import h5py").Code == 0;
 
-    private static (int Code, string Output) Python(params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output + err.Result);
-    }
+    private static (int Code, string Output) Python(params string[] args) => TestUtil.Python(args);
 }
 
 /// <summary>The <c>spikesharp export</c> command in-process (the "cli" collection: tests that redirect the console).</summary>

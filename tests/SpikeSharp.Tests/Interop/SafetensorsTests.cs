@@ -431,4 +431,31 @@ public class SafetensorsTests
             Assert.Equal(Enumerable.Range(0, 5).Sum(n => (double)gy[n, o]), f.Get("gb").Data[o], 4);
         }
     }
+
+    /// <summary>A second, independent reader (tools/check_safetensors.py, standard-library Python, strict about the
+    /// format's offset rules) reads what we write: names, shapes, values and metadata. Needs /usr/bin/python3, which CI has.</summary>
+    [Fact]
+    public void PythonReaderReadsOurFiles()
+    {
+        if (!File.Exists("/usr/bin/python3")) { Assert.Null(Environment.GetEnvironmentVariable("CI")); return; }
+        using var dir = new TempDirectory();
+        string path = Path.Combine(dir.Path, "m.safetensors");
+        var a = TestUtil.Random(1, 3, 4);
+        var b = TestUtil.Random(2, 5);
+        Safetensors.Write(path, [new("layer.weight", a), new("b", b), new("ünïcode", new Tensor([2.5f], 1))], new Dictionary<string, string> { ["epoch"] = "3" });
+        var (code, output) = TestUtil.Python(Path.Combine(SpikeSharp.Tests.Interop.NirExportTests.RepoRoot(), "tools", "check_safetensors.py"), path);
+        Assert.True(code == 0, output);
+        var doc = System.Text.Json.JsonDocument.Parse(output).RootElement;
+        Assert.Equal("3", doc.GetProperty("metadata").GetProperty("epoch").GetString());
+        var tensors = doc.GetProperty("tensors");
+        foreach (var (name, t) in new[] { ("layer.weight", a), ("b", b) })
+        {
+            var e = tensors.GetProperty(name);
+            Assert.Equal("F32", e.GetProperty("dtype").GetString());
+            Assert.Equal(t.Shape, e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt32()).ToArray());
+            var values = e.GetProperty("values").EnumerateArray().Select(v => (float)v.GetDouble()).ToArray();
+            Assert.Equal(t.Data.Take(values.Length), values);
+        }
+        Assert.Equal(2.5, tensors.GetProperty("ünïcode").GetProperty("sum").GetDouble());
+    }
 }
