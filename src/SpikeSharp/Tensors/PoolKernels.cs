@@ -9,15 +9,32 @@ public static class PoolKernels
 {
     public static int OutSize(int size, int kernel, int stride) => (size - kernel) / stride + 1;
 
+    /// <summary>Runs <paramref name="body"/> for every plane, in parallel chunks of ≥ 16 K elements: one task per small
+    /// plane would cost more in scheduling than the pooling itself (a [512, 64, 8, 8] global pool took 4 ms that way).</summary>
+    private static void ForPlanes(int planes, int planeSize, Action<int> body)
+    {
+        int perChunk = Math.Max(1, (1 << 14) / Math.Max(1, planeSize));
+        int chunks = (planes + perChunk - 1) / perChunk;
+        WorkerPool.Shared.For(chunks, (c, _) =>
+        {
+            for (int p = c * perChunk, end = Math.Min(planes, p + perChunk); p < end; p++) body(p);
+        });
+    }
+
     /// <summary>y[p, oh, ow] = mean of the kh×kw window at (oh·s, ow·s).</summary>
     public static void AvgForward(float[] x, int planes, int h, int w, int kh, int kw, int sh, int sw, float[] y)
     {
         int oh = OutSize(h, kh, sh), ow = OutSize(w, kw, sw);
         float inv = 1f / (kh * kw);
-        WorkerPool.Shared.For(planes, (p, _) =>
+        ForPlanes(planes, h * w, p =>
         {
             var src = x.AsSpan(p * h * w, h * w);
             var dst = y.AsSpan(p * oh * ow, oh * ow);
+            if (kh == h && kw == w)
+            {
+                dst[0] = TensorPrimitives.Sum(src) * inv; // global average pooling
+                return;
+            }
             for (int i = 0; i < oh; i++)
                 for (int j = 0; j < ow; j++)
                 {
@@ -37,7 +54,7 @@ public static class PoolKernels
     {
         int oh = OutSize(h, kh, sh), ow = OutSize(w, kw, sw);
         float inv = 1f / (kh * kw);
-        WorkerPool.Shared.For(planes, (p, _) =>
+        ForPlanes(planes, h * w, p =>
         {
             var src = gy.AsSpan(p * oh * ow, oh * ow);
             var dst = gx.AsSpan(p * h * w, h * w);
@@ -58,7 +75,7 @@ public static class PoolKernels
     public static void MaxForward(float[] x, int planes, int h, int w, int kh, int kw, int sh, int sw, float[] y, int[] argmax)
     {
         int oh = OutSize(h, kh, sh), ow = OutSize(w, kw, sw);
-        WorkerPool.Shared.For(planes, (p, _) =>
+        ForPlanes(planes, h * w, p =>
         {
             var src = x.AsSpan(p * h * w, h * w);
             for (int i = 0; i < oh; i++)
@@ -82,7 +99,7 @@ public static class PoolKernels
     /// <summary>gx[argmax] += gy.</summary>
     public static void MaxBackward(float[] gy, int[] argmax, int planes, int h, int w, int outPlane, float[] gx)
     {
-        WorkerPool.Shared.For(planes, (p, _) =>
+        ForPlanes(planes, h * w, p =>
         {
             int ob = p * outPlane, ib = p * h * w;
             for (int o = 0; o < outPlane; o++) gx[ib + argmax[ob + o]] += gy[ob + o];
