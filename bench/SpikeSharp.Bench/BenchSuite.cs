@@ -191,7 +191,8 @@ public static class BenchSuite
         }, c);
         // Silent input channels are skipped, so the time depends on the firing rate: say what it was.
         return new BenchRow($"snn_{model}_T{steps}", sec, 2.0 * macs * steps * c.Batch / sec / 1e9, c.Batch / sec,
-            $"mean firing rate {(double)spikes / neurons:0.0000} (random weights, θ = 1, like the baseline; BN folded); GFLOP/s counts the dense work");
+            $"mean firing rate {(double)spikes / neurons:0.0000} (random weights, θ = 1, like the baseline; BN folded); GFLOP/s counts the dense work; " +
+            $"activations and potentials: {arena.Bytes >> 20} MiB");
     }
 
     private static float[] Fill(int n, Random rng)
