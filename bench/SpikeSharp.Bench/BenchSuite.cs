@@ -4,6 +4,7 @@ using SpikeSharp.Autograd.Ops;
 using SpikeSharp.Models;
 using SpikeSharp.Conversion;
 using SpikeSharp.Nn;
+using SpikeSharp.Snn;
 using SpikeSharp.Tensors;
 
 namespace SpikeSharp.Bench;
@@ -177,18 +178,23 @@ public static class BenchSuite
         long spikes = 0, neurons = 0;
         foreach (var n in snn.Neurons) n.Observer = (_, counts, y) => { spikes += counts.Sum(); neurons += y.Length; };
         var arena = new TensorArena { ReleaseIntermediates = true };
-        using (arena.Activate())
+        // As the simulator does: the batch in chunks of Simulator.DefaultMaxRows rows (T·images), one after another.
+        int chunk = Math.Max(1, Simulator.DefaultMaxRows / steps);
+        var chunks = Enumerable.Range(0, (c.Batch + chunk - 1) / chunk)
+            .Select(i => new Tensor(x.Data.AsSpan(i * chunk * 3 * 32 * 32, Math.Min(chunk, c.Batch - i * chunk) * 3 * 32 * 32).ToArray(),
+                Math.Min(chunk, c.Batch - i * chunk), 3, 32, 32)).ToList();
+        void RunBatch()
         {
-            snn.Configure(c.Batch, steps);
-            snn.Run(x, steps);
+            foreach (var part in chunks)
+            {
+                using var scope = arena.Activate();
+                snn.Configure(part.Shape[0], steps);
+                snn.Run(part, steps);
+            }
         }
+        RunBatch();
         foreach (var n in snn.Neurons) n.Observer = null;
-        double sec = Median(() =>
-        {
-            using var scope = arena.Activate();
-            snn.Configure(c.Batch, steps);
-            snn.Run(x, steps);
-        }, c);
+        double sec = Median(RunBatch, c);
         // Silent input channels are skipped, so the time depends on the firing rate: say what it was.
         return new BenchRow($"snn_{model}_T{steps}", sec, 2.0 * macs * steps * c.Batch / sec / 1e9, c.Batch / sec,
             $"mean firing rate {(double)spikes / neurons:0.0000} (random weights, θ = 1, like the baseline; BN folded); GFLOP/s counts the dense work; " +
