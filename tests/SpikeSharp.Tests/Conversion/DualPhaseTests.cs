@@ -86,4 +86,65 @@ public class DualPhaseTests
         Assert.True(after < before, $"KL {before} -> {after}");
         Assert.True(offsets[0] > 0.4f, $"offset of the under-firing neuron is {offsets[0]}");
     }
+
+    [Fact]
+    public void SynapseOfEachNeuronIsTheLayerBeforeIt_AndTheResidualBranchForABlockOutput()
+    {
+        var spec = new ModelSpec("resnet20", 3, 16, 16, 10, 0.25f, ActivationSpec.Qcfs(4, 1f));
+        var snn = Converter.Convert(ModelFactory.Create(spec));
+        string Describe(string neuron)
+        {
+            var s = LayerwiseBptt.Synapse.Find(snn.Model, neuron)!;
+            return $"{s.LayerName}:{s.Layer.GetType().Name}+{s.Norm?.GetType().Name}";
+        }
+        Assert.Equal("0:Conv2d+BatchNorm", Describe("conv1.2"));
+        Assert.Equal("0:Conv2d+BatchNorm", Describe("conv2_x.0.residual_function.2"));
+        Assert.Equal("3:Conv2d+BatchNorm", Describe("conv2_x.0.relu"));
+        var vgg = Converter.Convert(ModelFactory.Create(new ModelSpec("vgg16", 3, 32, 32, 10, 0.0625f, ActivationSpec.Qcfs(4, 1f))));
+        var head = LayerwiseBptt.Synapse.Find(vgg.Model, "classifier.2")!;
+        Assert.IsType<Linear>(head.Layer);
+        Assert.Null(head.Norm);
+    }
+
+    [Fact]
+    public void TrainingTheSynapseLowersTheHeldOutLossAndKeepsTheBest()
+    {
+        // A conv+BN synapse whose ANN targets come from different weights: stage b must move W, b towards them.
+        const int steps = 4, samples = 48, cin = 2, cout = 8, size = 6;
+        var conv = new Conv2d(cin, cout, 3, padding: 1, bias: false, rng: new Random(1));
+        var bn = new BatchNorm(cout);
+        var model = new Sequential(conv, bn, new ReLU());
+        model.Eval();
+        var synapse = LayerwiseBptt.Synapse.Find(model, "2")!;
+        Assert.Same(conv, synapse.Layer);
+        var spikes = TestUtil.RandomRange(2, 0f, 1f, steps * samples, cin, size, size);
+        for (int i = 0; i < spikes.Length; i++) spikes.Data[i] = spikes.Data[i] > 0.7f ? 1f : 0f;
+        // Targets: the clip-ReLU of the current of the same synapse with weights ×1.5, averaged over time.
+        var original = (float[])conv.Weight.Value.Data.Clone();
+        TensorPrimitives.Multiply(conv.Weight.Value.Data, 1.5f, conv.Weight.Value.Data);
+        var scaled = synapse.Forward(new Variable(spikes)).Value.Data;
+        original.CopyTo(conv.Weight.Value.Data, 0);
+        int per = cout * size * size;
+        var targets = new float[samples * per];
+        for (int t = 0; t < steps; t++)
+            for (int i = 0; i < samples * per; i++) targets[i] += Math.Clamp(scaled[t * samples * per + i], 0f, 1f) / steps;
+        LayerwiseBptt.SynapseData Half(int from) => new(new Tensor(Rows(spikes, from, samples / 2, samples, steps), steps * samples / 2, cin, size, size),
+            false, null, targets.AsSpan(from * per, samples / 2 * per).ToArray(), samples / 2, per, steps);
+        var neuron = new IfNeuron("n", 1f) { Rule = FireRule.Greater };
+        var offsets = new float[per];
+        var (before, after) = new LayerwiseBptt { MaxEpochs = 20, BatchSize = 8, WeightLearningRate = 1e-2f, LearningRate = 0f }
+            .TrainWithSynapse(neuron, offsets, synapse, Half(0), Half(samples / 2));
+        Assert.True(after < before, $"held-out KL {before} -> {after}"); // a wrong gradient never improves, and the best (= initial) is kept
+        Assert.NotEqual(original, conv.Weight.Value.Data);
+        Assert.All(offsets, o => Assert.Equal(0f, o)); // v0 frozen: the improvement came through W and b
+    }
+
+    /// <summary>Rows of samples [from, from+count) for every step of a t-major [T·N, …] tensor, as a t-major [T·count, …] array.</summary>
+    private static float[] Rows(Tensor x, int from, int count, int samples, int steps)
+    {
+        int per = x.SizeFrom(1);
+        var rows = new float[steps * count * per];
+        for (int t = 0; t < steps; t++) x.Data.AsSpan((t * samples + from) * per, count * per).CopyTo(rows.AsSpan(t * count * per));
+        return rows;
+    }
 }

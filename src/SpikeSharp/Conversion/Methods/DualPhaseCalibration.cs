@@ -24,6 +24,9 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
     /// <summary>Layer-wise BPTT of v0 (stage b); null skips it.</summary>
     public LayerwiseBptt? Bptt { get; init; } = new();
 
+    /// <summary>Stage b also trains each layer's weights and bias (spec §4b); false trains only the initial potentials.</summary>
+    public bool TrainWeights { get; init; } = true;
+
     /// <summary>At most this many of the calibration images feed the BPTT stage (its inputs are held in memory).</summary>
     public int BpttImages { get; init; } = 512;
 
@@ -34,7 +37,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
     public override string Name => "dual-phase";
     public override string Description =>
         $"dual-phase (Wang et al. 2022, spec §4): fire on v > θ; for T = {CalibrationSteps} on {CalibrationImagesCount} training images: mean-potential calibration, " +
-        $"layer-wise BPTT of v0 (weights fixed), calibration again; best stage by accuracy on {ValidationImages} held-out training images";
+        $"layer-wise BPTT of {(TrainWeights ? "W, b and v0" : "v0 (weights fixed)")}, calibration again; best stage by accuracy on {ValidationImages} held-out training images";
     public override ConversionOptions Options => new(Rule: FireRule.Greater);
 
     public override string? CalibrationSummary => KeptStage == null ? null :
@@ -50,9 +53,12 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
         var neurons = snn.IfNeurons.ToList();
         using var calibLoader = new DataLoader(calib, data.BatchSize, data.Transform, shuffle: false, train: false, seed: 0);
         var annMeans = AnnMeans(ann, calibLoader, neurons);
-        var stages = new List<(string, double, float[]?[])>();
+        // A stage is the offsets and (stage b trains them) the SNN's parameters; the kept stage restores both.
+        var stages = new List<(string, double, float[]?[], float[][])>();
+        var parameters = snn.Model.Parameters().ToList();
         void Snapshot(string name) => stages.Add((name, valid != null ? ValidationAccuracy(snn, valid, data) : 0,
-            neurons.Select(nr => nr.InitialOffset is { } o ? (float[]?)o.Clone() : null).ToArray()));
+            neurons.Select(nr => nr.InitialOffset is { } o ? (float[]?)o.Clone() : null).ToArray(),
+            parameters.Select(p => (float[])p.Value.Data.Clone()).ToArray()));
         Snapshot("none");
         MeanPotentialCalibration(snn, neurons, annMeans, calibLoader);
         Snapshot("mean-potential");
@@ -63,12 +69,15 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
             using var validLoader = new DataLoader(valid, data.BatchSize, data.Transform, shuffle: false, train: false, seed: 0);
             foreach (var neuron in neurons)
             {
-                var trainData = Record(snn, ann, neuron, bpttLoader);
-                var validData = Record(snn, ann, neuron, validLoader);
+                var synapse = TrainWeights ? LayerwiseBptt.Synapse.Find(snn.Model, neuron.LayerName) : null;
+                var (trainData, trainInputs) = Record(snn, ann, neuron, bpttLoader, synapse);
+                var (validData, validInputs) = Record(snn, ann, neuron, validLoader, synapse);
                 var offsets = neuron.InitialOffset ?? new float[trainData.Neurons];
-                var (lossBefore, lossAfter) = Bptt.Train(neuron, offsets, trainData, validData);
+                var (lossBefore, lossAfter) = synapse == null
+                    ? Bptt.Train(neuron, offsets, trainData, validData)
+                    : Bptt.TrainWithSynapse(neuron, offsets, synapse, SynapseData(synapse, trainData, trainInputs!), SynapseData(synapse, validData, validInputs!));
                 neuron.InitialOffset = offsets;
-                data.Log?.Invoke($"dual-phase BPTT {neuron.LayerName}: held-out KL {lossBefore:0.0000} -> {lossAfter:0.0000}");
+                data.Log?.Invoke($"dual-phase BPTT {neuron.LayerName}{(synapse != null ? " (W, b, v0)" : " (v0)")}: held-out KL {lossBefore:0.0000} -> {lossAfter:0.0000}");
             }
             Snapshot("bptt");
             MeanPotentialCalibration(snn, neurons, annMeans, calibLoader);
@@ -76,6 +85,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
         }
         var best = stages.MaxBy(st => st.Item2);
         for (int l = 0; l < neurons.Count; l++) neurons[l].InitialOffset = best.Item3[l];
+        for (int j = 0; j < parameters.Count; j++) best.Item4[j].CopyTo(parameters[j].Value.Data, 0);
         Stages = stages.Select(st => (st.Item1, st.Item2)).ToList();
         KeptStage = best.Item1;
         if (valid != null)
@@ -98,11 +108,27 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
 
     /// <summary>One layer's input currents over the loader's images (earlier layers as calibrated so far) and the ANN's
     /// activations of that layer, for <see cref="LayerwiseBptt"/>.</summary>
-    private LayerwiseBptt.LayerData Record(SpikingNetwork snn, Module ann, IfNeuron layer, DataLoader loader)
+    private (LayerwiseBptt.LayerData, Tensor?) Record(SpikingNetwork snn, Module ann, IfNeuron layer, DataLoader loader, LayerwiseBptt.Synapse? synapse = null)
     {
         int total = loader.Data.Count, offset = 0, perSample = 0;
         float[]? currents = null, targets = null;
         bool constant = false;
+        Tensor? inputs = null;
+        int batchCount = 0;
+        var swap = synapse == null ? null : ModuleSwap.Apply(synapse.Parent, synapse.LayerName, new InputRecorder(synapse.Layer, x =>
+        {
+            // The synapse's input rows, t-major like the currents: row t·total + sample.
+            bool isConstant = x.Shape[0] == batchCount;
+            int steps = isConstant ? 1 : CalibrationSteps, per = x.SizeFrom(1);
+            if (inputs == null)
+            {
+                var shape = (int[])x.Shape.Clone();
+                shape[0] = steps * total;
+                inputs = new Tensor(shape);
+            }
+            for (int t = 0; t < steps; t++)
+                x.Data.AsSpan(t * batchCount * per, batchCount * per).CopyTo(inputs.Data.AsSpan(checked((int)(((long)t * total + offset) * per))));
+        }));
         var activation = ann.NamedModules().First(m => m.Key == layer.LayerName).Value;
         var arena = new TensorArena();
         layer.BeforeRun = (_, input, isConstant) =>
@@ -130,12 +156,45 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
                     targets ??= new float[(long)total * act.SizeFrom(1)];
                     act.Data.CopyTo(targets.AsSpan(offset * act.SizeFrom(1)));
                 }
+                batchCount = batch.Count;
                 RunUntilObserverStops(snn, batch);
                 offset += batch.Count;
             }
         }
-        finally { layer.BeforeRun = null; }
-        return new LayerwiseBptt.LayerData(currents!, constant, targets!, total, perSample, CalibrationSteps);
+        finally
+        {
+            layer.BeforeRun = null;
+            swap?.Undo();
+        }
+        return (new LayerwiseBptt.LayerData(currents!, constant, targets!, total, perSample, CalibrationSteps), inputs);
+    }
+
+    /// <summary>Stage-b data of a synapse: its recorded inputs, and whatever part of the recorded current does not come
+    /// through it (a residual shortcut), computed with the weights as they are now.</summary>
+    private LayerwiseBptt.SynapseData SynapseData(LayerwiseBptt.Synapse synapse, LayerwiseBptt.LayerData d, Tensor inputs)
+    {
+        var through = synapse.Forward(new Variable(inputs)).Value.Data;
+        float[]? extra = null;
+        if (through.Length != d.Currents.Length)
+            throw new InvalidOperationException($"synapse {synapse.LayerName} gives {through.Length} currents, the neuron received {d.Currents.Length}");
+        for (int i = 0; i < through.Length; i++)
+            if (d.Currents[i] != through[i])
+            {
+                extra = new float[through.Length];
+                TensorPrimitives.Subtract(d.Currents, through, extra);
+                break;
+            }
+        return new LayerwiseBptt.SynapseData(inputs, d.Constant, extra, d.Targets, d.Samples, d.Neurons, d.Steps);
+    }
+
+    /// <summary>Stands in for a layer while its inputs are recorded: calls <c>record(input, batch)</c>, then the layer.</summary>
+    private sealed class InputRecorder(Module inner, Action<Tensor> record) : Module
+    {
+        public override Variable Forward(Variable x)
+        {
+            record(x.Value);
+            return inner.Forward(x);
+        }
     }
 
     /// <summary>Per layer, the ANN activation averaged over the calibration images, per neuron.</summary>

@@ -1,4 +1,8 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Models;
+using SpikeSharp.Nn;
 using SpikeSharp.Snn;
+using SpikeSharp.Tensors;
 
 namespace SpikeSharp.Conversion.Methods;
 
@@ -7,8 +11,8 @@ namespace SpikeSharp.Conversion.Methods;
 /// recorded input currents I[t, b, i] and the ANN activations a[b, i], train the per-neuron offset of v0 so the SNN
 /// rate r[b, i] = Σ_t θ·s_t / T matches a under the per-sample loss KL(softmax(a_b) ‖ log_softmax(r_b)). The spike uses
 /// the tanh surrogate ∂s/∂m = (α/θ)·½(1 − tanh²(α(m − θ)/θ)), α = 2.5, through the soft reset (v = m − θ·s) and back
-/// through time. Adam; early stopping on the validation loss. NOTE: the paper also trains the layer's weights and bias;
-/// here they stay fixed (deviation, see docs/conversion-methods.md).
+/// through time. Adam; early stopping on the validation loss. <see cref="TrainWithSynapse"/> also trains the layer's
+/// weights and bias (the paper's full stage b); <see cref="Train"/> only the offsets.
 /// </summary>
 public sealed class LayerwiseBptt
 {
@@ -17,6 +21,9 @@ public sealed class LayerwiseBptt
     public int MaxEpochs { get; init; } = 30;
     public int Patience { get; init; } = 5;
     public int BatchSize { get; init; } = 128;
+
+    /// <summary>Adam learning rate of the synaptic weights and bias (spec §4b: 1e-4).</summary>
+    public float WeightLearningRate { get; init; } = 1e-4f;
 
     /// <summary>One layer's data: currents [T, N, S] (or [N, S] constant), ANN targets [N, S].</summary>
     public sealed record LayerData(float[] Currents, bool Constant, float[] Targets, int Samples, int Neurons, int Steps);
@@ -54,8 +61,10 @@ public sealed class LayerwiseBptt
         return (before, bestLoss);
     }
 
-    /// <summary>Mean per-sample KL over samples [b0, b0+count) (all when count is 0); adds ∂loss/∂offset into grad.</summary>
-    public double Loss(IfNeuron neuron, float[] offsets, LayerData d, float[]? grad, int b0 = 0, int count = 0)
+    /// <summary>Mean per-sample KL over samples [b0, b0+count) (all when count is 0); adds ∂loss/∂offset into grad and,
+    /// when <paramref name="currentGrad"/> is given, writes ∂loss/∂I into it (layout of <see cref="LayerData.Currents"/>
+    /// for those samples: [T, count, S], or [count, S] for a constant input, summed over t).</summary>
+    public double Loss(IfNeuron neuron, float[] offsets, LayerData d, float[]? grad, int b0 = 0, int count = 0, float[]? currentGrad = null)
     {
         if (count == 0) count = d.Samples;
         int s = d.Neurons, steps = d.Steps;
@@ -93,18 +102,135 @@ public sealed class LayerwiseBptt
             for (int i = 0; i < s; i++)
             {
                 // ∂KL/∂r_i = q_i − p_i (mean over the batch); r = Σ θ s_t / T.
-                float gr = (q[i] - p[i]) / count, gv = 0;
+                float gr = (q[i] - p[i]) / count, gv = 0, constantSum = 0;
                 for (int t = steps - 1; t >= 0; t--)
                 {
                     float u = Alpha * (m[t * s + i] - theta) / theta, th = MathF.Tanh(u);
                     float ds = Alpha / theta * 0.5f * (1 - th * th);
-                    gv = gv * (1 - theta * ds) + theta / steps * gr * ds;
+                    gv = gv * (1 - theta * ds) + theta / steps * gr * ds; // ∂loss/∂m(t) = ∂loss/∂I(t)
+                    if (currentGrad == null) continue;
+                    if (d.Constant) constantSum += gv;
+                    else currentGrad[((long)t * count + k) * s + i] = gv;
                 }
+                if (currentGrad != null && d.Constant) currentGrad[(long)k * s + i] = constantSum;
                 g[i] += gv;
             }
         });
         if (grad != null)
             for (int w = 0; w < Tensors.WorkerPool.Shared.Count; w++) TensorPrimitives.Add(grad, partialGrad.AsSpan(w * s, s), grad);
         return losses.Sum() / count;
+    }
+
+    /// <summary>The layer feeding an IF neuron: a Conv2d or Linear (<see cref="Layer"/>, child <see cref="LayerName"/> of
+    /// <see cref="Parent"/>), optionally followed by eval-mode BatchNorm. A residual block's output neuron also gets the
+    /// shortcut current, which stage b holds fixed.</summary>
+    public sealed record Synapse(Module Parent, string LayerName, Module Layer, BatchNorm? Norm)
+    {
+        public Variable Forward(Variable x) => Norm == null ? Layer.Forward(x) : Norm.Forward(Layer.Forward(x));
+
+        public List<KeyValuePair<string, Parameter>> Parameters() =>
+            Layer.NamedParameters("layer.").Concat(Norm?.NamedParameters("norm.") ?? []).ToList();
+
+        /// <summary>Finds the synapse of the neuron at <paramref name="neuronName"/> (a module path); null when the layer
+        /// before it is not a Conv2d/Linear (+ BatchNorm).</summary>
+        public static Synapse? Find(Module model, string neuronName)
+        {
+            int dot = neuronName.LastIndexOf('.');
+            string parentPath = dot < 0 ? "" : neuronName[..dot], child = neuronName[(dot + 1)..];
+            var parent = model.NamedModules().First(m => m.Key == parentPath).Value;
+            if (parent is BasicBlock block && block.Children[2].Key == child)
+                return FromSequence(block.Residual, block.Residual.Children.Count);
+            int index = parent.Children.ToList().FindIndex(c => c.Key == child);
+            return FromSequence(parent, index);
+        }
+
+        private static Synapse? FromSequence(Module parent, int end)
+        {
+            var children = parent.Children;
+            if (end >= 1 && children[end - 1].Value is BatchNorm bn && end >= 2 && children[end - 2].Value is Conv2d or Linear)
+                return new Synapse(parent, children[end - 2].Key, children[end - 2].Value, bn);
+            if (end >= 1 && children[end - 1].Value is Conv2d or Linear)
+                return new Synapse(parent, children[end - 1].Key, children[end - 1].Value, null);
+            return null;
+        }
+    }
+
+    /// <summary>Inputs of a synapse for stage b: the layer's input rows (spikes [T·N, …], or [N, …] when constant over
+    /// time), the part of the neuron's current that does not come through the synapse (a residual shortcut; null when
+    /// none) and the ANN targets [N, S].</summary>
+    public sealed record SynapseData(Tensor Inputs, bool Constant, float[]? ExtraCurrent, float[] Targets, int Samples, int Neurons, int Steps);
+
+    /// <summary>Trains the synapse's weights and bias together with the offsets (spec §4b), restoring the best by
+    /// held-out loss; returns (validation loss before, after).</summary>
+    public (double Before, double After) TrainWithSynapse(IfNeuron neuron, float[] offsets, Synapse synapse, SynapseData train, SynapseData valid)
+    {
+        var parameters = synapse.Parameters();
+        var adam = new Adam(parameters);
+        int s = train.Neurons;
+        var m1 = new float[s];
+        var m2 = new float[s];
+        var arena = new TensorArena();
+        double Validate()
+        {
+            using var scope = arena.Activate();
+            return Loss(neuron, offsets, Currents(synapse, valid, 0, valid.Samples, record: false).Data, null);
+        }
+        float[][] Save() => parameters.Select(p => (float[])p.Value.Value.Data.Clone()).Append((float[])offsets.Clone()).ToArray();
+        double before = Validate(), bestLoss = before;
+        var best = Save();
+        int bad = 0, step = 0;
+        for (int epoch = 0; epoch < MaxEpochs && bad < Patience; epoch++)
+        {
+            for (int b0 = 0; b0 < train.Samples; b0 += BatchSize)
+            {
+                int count = Math.Min(BatchSize, train.Samples - b0);
+                using var scope = arena.Activate();
+                using var tape = Tape.Start();
+                var (current, data) = Currents(synapse, train, b0, count, record: true);
+                var offsetGrad = new float[s];
+                var currentGrad = new float[current.Value.Length];
+                Loss(neuron, offsets, data, offsetGrad, 0, count, currentGrad);
+                var seed = new Variable(new Tensor(1), requiresGrad: true);
+                Tape.Record(() => current.AccumulateGrad(currentGrad));
+                tape.Backward(seed);
+                adam.Step(WeightLearningRate);
+                foreach (var (_, p) in parameters) p.ZeroGrad();
+                step++;
+                float c1 = 1 - MathF.Pow(0.9f, step), c2 = 1 - MathF.Pow(0.999f, step), lr = LearningRate * neuron.Threshold;
+                for (int i = 0; i < s; i++)
+                {
+                    m1[i] = 0.9f * m1[i] + 0.1f * offsetGrad[i];
+                    m2[i] = 0.999f * m2[i] + 0.001f * offsetGrad[i] * offsetGrad[i];
+                    offsets[i] -= lr * (m1[i] / c1) / (MathF.Sqrt(m2[i] / c2) + 1e-8f);
+                }
+            }
+            double val = Validate();
+            if (val < bestLoss - 1e-9) { bestLoss = val; best = Save(); bad = 0; }
+            else bad++;
+        }
+        for (int j = 0; j < parameters.Count; j++) best[j].CopyTo(parameters[j].Value.Value.Data, 0);
+        best[^1].CopyTo(offsets, 0);
+        return (before, bestLoss);
+    }
+
+    /// <summary>The neuron's input currents for samples [b0, b0+count): the synapse applied to their input rows (recorded
+    /// on the tape when <paramref name="record"/>) plus the fixed extra current, as a <see cref="LayerData"/>.</summary>
+    private static (Variable Current, LayerData Data) Currents(Synapse synapse, SynapseData d, int b0, int count, bool record)
+    {
+        int steps = d.Constant ? 1 : d.Steps, per = d.Inputs.SizeFrom(1);
+        var shape = (int[])d.Inputs.Shape.Clone();
+        shape[0] = steps * count;
+        var x = Tensor.Scratch(shape);
+        for (int t = 0; t < steps; t++)
+            d.Inputs.Data.AsSpan(checked((int)(((long)t * d.Samples + b0) * per)), count * per).CopyTo(x.Data.AsSpan(t * count * per));
+        var current = synapse.Forward(new Variable(x));
+        if (!record) current = new Variable(current.Value);
+        var cur = current.Value.Data;
+        if (d.ExtraCurrent != null)
+            for (int t = 0; t < steps; t++)
+                TensorPrimitives.Add(cur.AsSpan(t * count * d.Neurons, count * d.Neurons),
+                    d.ExtraCurrent.AsSpan((int)(((long)t * d.Samples + b0) * d.Neurons), count * d.Neurons), cur.AsSpan(t * count * d.Neurons, count * d.Neurons));
+        var targets = d.Targets.AsSpan(b0 * d.Neurons, count * d.Neurons).ToArray();
+        return (current, new LayerData(cur, d.Constant, targets, count, d.Neurons, d.Steps));
     }
 }
