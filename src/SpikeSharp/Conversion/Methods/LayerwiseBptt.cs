@@ -45,13 +45,7 @@ public sealed class LayerwiseBptt
                 Array.Clear(grad);
                 Loss(neuron, offsets, train, grad, b0, Math.Min(BatchSize, train.Samples - b0));
                 step++;
-                float c1 = 1 - MathF.Pow(0.9f, step), c2 = 1 - MathF.Pow(0.999f, step), lr = LearningRate * neuron.Threshold;
-                for (int i = 0; i < s; i++)
-                {
-                    m1[i] = 0.9f * m1[i] + 0.1f * grad[i];
-                    m2[i] = 0.999f * m2[i] + 0.001f * grad[i] * grad[i];
-                    offsets[i] -= lr * (m1[i] / c1) / (MathF.Sqrt(m2[i] / c2) + 1e-8f);
-                }
+                AdamStep(offsets, grad, m1, m2, step, LearningRate * neuron.Threshold);
             }
             double val = Loss(neuron, offsets, valid, null);
             if (val < bestLoss - 1e-9) { bestLoss = val; Array.Copy(offsets, best, s); bad = 0; }
@@ -59,6 +53,18 @@ public sealed class LayerwiseBptt
         }
         Array.Copy(best, offsets, s);
         return (before, bestLoss);
+    }
+
+    /// <summary>One Adam update (β = 0.9, 0.999) of the offsets, in absolute units (lr scaled by θ by the callers).</summary>
+    private static void AdamStep(float[] offsets, float[] grad, float[] m1, float[] m2, int step, float lr)
+    {
+        float c1 = 1 - MathF.Pow(0.9f, step), c2 = 1 - MathF.Pow(0.999f, step);
+        for (int i = 0; i < offsets.Length; i++)
+        {
+            m1[i] = 0.9f * m1[i] + 0.1f * grad[i];
+            m2[i] = 0.999f * m2[i] + 0.001f * grad[i] * grad[i];
+            offsets[i] -= lr * (m1[i] / c1) / (MathF.Sqrt(m2[i] / c2) + 1e-8f);
+        }
     }
 
     /// <summary>Mean per-sample KL over samples [b0, b0+count) (all when count is 0); adds ∂loss/∂offset into grad and,
@@ -196,13 +202,7 @@ public sealed class LayerwiseBptt
                 adam.Step(WeightLearningRate);
                 foreach (var (_, p) in parameters) p.ZeroGrad();
                 step++;
-                float c1 = 1 - MathF.Pow(0.9f, step), c2 = 1 - MathF.Pow(0.999f, step), lr = LearningRate * neuron.Threshold;
-                for (int i = 0; i < s; i++)
-                {
-                    m1[i] = 0.9f * m1[i] + 0.1f * offsetGrad[i];
-                    m2[i] = 0.999f * m2[i] + 0.001f * offsetGrad[i] * offsetGrad[i];
-                    offsets[i] -= lr * (m1[i] / c1) / (MathF.Sqrt(m2[i] / c2) + 1e-8f);
-                }
+                AdamStep(offsets, offsetGrad, m1, m2, step, LearningRate * neuron.Threshold);
             }
             double val = Validate();
             if (val < bestLoss - 1e-9) { bestLoss = val; best = Save(); bad = 0; }
