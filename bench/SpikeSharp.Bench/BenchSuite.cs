@@ -181,8 +181,7 @@ public static class BenchSuite
         // As the simulator does: the batch in chunks of Simulator.DefaultMaxRows rows (T·images), one after another.
         int chunk = Math.Max(1, Simulator.DefaultMaxRows / steps);
         var chunks = Enumerable.Range(0, (c.Batch + chunk - 1) / chunk)
-            .Select(i => new Tensor(x.Data.AsSpan(i * chunk * 3 * 32 * 32, Math.Min(chunk, c.Batch - i * chunk) * 3 * 32 * 32).ToArray(),
-                Math.Min(chunk, c.Batch - i * chunk), 3, 32, 32)).ToList();
+            .Select(i => Simulator.Rows(x, i * chunk, Math.Min(chunk, c.Batch - i * chunk))).ToList();
         void RunBatch()
         {
             foreach (var part in chunks)

@@ -21,8 +21,6 @@ public static class Profiler
 
     private static Dictionary<(string, string), Entry>? _entries;
 
-    public static bool Enabled => _entries != null;
-
     /// <summary>Starts collecting (clearing earlier entries).</summary>
     public static void Start() => _entries = new();
 

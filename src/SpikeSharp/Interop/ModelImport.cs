@@ -25,8 +25,6 @@ public static class ModelImport
     /// <summary>Names the QCFS/SRP/COS reference codes give the activation threshold λ.</summary>
     public static readonly string[] LambdaAliases = ["up", "thresh"];
 
-    public static readonly string[] Formats = ["onnx", "pth", "safetensors"];
-
     /// <summary>Reads a model file; the format comes from the extension (.onnx, .pth/.pt, .safetensors).</summary>
     public static ImportedTensors Read(string path, ModelSpec spec)
     {

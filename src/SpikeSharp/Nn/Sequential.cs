@@ -1,6 +1,5 @@
 using SpikeSharp.Autograd;
 
-
 namespace SpikeSharp.Nn;
 
 /// <summary>A module whose forward pass runs its children in registration order.</summary>

@@ -41,9 +41,7 @@ public static unsafe class DirectConv3x3
             {
                 var src = x.AsSpan(n * inImage + ci * h * width, h * width);
                 if (skipSilentChannels && src.IndexOfAnyExcept(0f) < 0) continue;
-                var dst = pad.AsSpan(count * planeP, planeP);
-                dst.Clear();
-                for (int r = 0; r < h; r++) src.Slice(r * width, width).CopyTo(dst.Slice((r + 1) * pw + 1, width));
+                Im2Col.PadPlane(src, h, width, pad.AsSpan(count * planeP, planeP), pw, 1, 1);
                 active[count++] = ci;
             }
             fixed (float* pp = pad, wp = packed, yp = y)

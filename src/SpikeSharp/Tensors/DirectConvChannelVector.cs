@@ -45,9 +45,7 @@ public static unsafe class DirectConvChannelVector
                 {
                     var src = x.AsSpan(n * inImage + ci * g.InPlane, g.InPlane);
                     if (skipSilentChannels && src.IndexOfAnyExcept(0f) < 0) continue;
-                    var dst = pad.AsSpan(active * planeP, planeP);
-                    if (g.PadH > 0 || g.PadW > 0) dst.Clear();
-                    for (int r = 0; r < g.H; r++) src.Slice(r * g.W, g.W).CopyTo(dst.Slice((r + g.PadH) * pw + g.PadW, g.W));
+                    Im2Col.PadPlane(src, g.H, g.W, pad.AsSpan(active * planeP, planeP), pw, g.PadH, g.PadW);
                     for (int kh = 0; kh < g.KH; kh++)
                         for (int kw = 0; kw < g.KW; kw++, k++)
                         {
@@ -148,13 +146,9 @@ public static unsafe class DirectConvChannelVector
                 var gyT = ThreadScratch.Get(4, g.OutPlane * cout);
                 for (int n = slice * perSlice; n < Math.Min(g.N, (slice + 1) * perSlice); n++)
                 {
-                    pad.AsSpan(0, pairs * 2 * planeP).Clear();
                     for (int ci = 0; ci < cin; ci++)
-                    {
-                        var src = x.AsSpan(n * inImage + ci * g.InPlane, g.InPlane);
-                        var dst = pad.AsSpan(ci * planeP, planeP);
-                        for (int r = 0; r < g.H; r++) src.Slice(r * g.W, g.W).CopyTo(dst.Slice((r + g.PadH) * pw + g.PadW, g.W));
-                    }
+                        Im2Col.PadPlane(x.AsSpan(n * inImage + ci * g.InPlane, g.InPlane), g.H, g.W, pad.AsSpan(ci * planeP, planeP), pw, g.PadH, g.PadW);
+                    if (cin % 2 == 1) pad.AsSpan(cin * planeP, planeP).Clear(); // the odd channel's zero partner
                     for (int co = 0; co < cout; co++)
                     {
                         var plane = gy.AsSpan(n * outImage + co * g.OutPlane, g.OutPlane);

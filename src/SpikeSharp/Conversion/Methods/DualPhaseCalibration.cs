@@ -126,8 +126,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
                 shape[0] = steps * total;
                 inputs = new Tensor(shape);
             }
-            for (int t = 0; t < steps; t++)
-                x.Data.AsSpan(t * batchCount * per, batchCount * per).CopyTo(inputs.Data.AsSpan(checked((int)(((long)t * total + offset) * per))));
+            CopyTimeMajor(x.Data, batchCount, steps, per, inputs.Data, total, offset);
         }));
         var activation = ann.NamedModules().First(m => m.Key == layer.LayerName).Value;
         var arena = new TensorArena();
@@ -137,10 +136,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
             perSample = input.SizeFrom(1);
             constant = isConstant;
             currents ??= new float[(long)total * perSample * (isConstant ? 1 : CalibrationSteps)];
-            if (isConstant) input.Data.AsSpan(0, b * perSample).CopyTo(currents.AsSpan(offset * perSample));
-            else
-                for (int t = 0; t < CalibrationSteps; t++)
-                    input.Data.AsSpan(t * b * perSample, b * perSample).CopyTo(currents.AsSpan(checked((int)(((long)t * total + offset) * perSample))));
+            CopyTimeMajor(input.Data, b, isConstant ? 1 : CalibrationSteps, perSample, currents, total, offset);
             throw new StopAfterLayer();
         };
         try
@@ -167,6 +163,14 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
             swap?.Undo();
         }
         return (new LayerwiseBptt.LayerData(currents!, constant, targets!, total, perSample, CalibrationSteps), inputs);
+    }
+
+    /// <summary>Copies one batch's rows ([steps·batch, per], t-major) to rows t·total + offset … of a buffer that holds
+    /// all images t-major ([steps·total, per]).</summary>
+    private static void CopyTimeMajor(ReadOnlySpan<float> batchRows, int batch, int steps, int per, Span<float> all, int total, int offset)
+    {
+        for (int t = 0; t < steps; t++)
+            batchRows.Slice(t * batch * per, batch * per).CopyTo(all[checked((int)(((long)t * total + offset) * per))..]);
     }
 
     /// <summary>Stage-b data of a synapse: its recorded inputs, and whatever part of the recorded current does not come
