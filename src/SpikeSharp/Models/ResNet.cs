@@ -56,6 +56,15 @@ public sealed class BasicBlock : Module
 
     public override Variable Forward(Variable x)
     {
+        if (ConvFusion.Enabled && OutputActivation is IConvOutputConsumer consumer && consumer.CanFuse(x.Shape[0])
+            && Residual is ModuleChain chain && chain.ConvolutionTail() >= 0)
+        {
+            // SNN inference: the residual branch's last conv, its BN, the add and the output neuron in one pass.
+            var sc = Shortcut.Forward(x);
+            var spikes = chain.ForwardInto(x, consumer, sc);
+            if (ReleasingArena is { } a && !ReferenceEquals(sc.Value.Data, x.Value.Data)) a.Release(sc.Value.Data);
+            return spikes;
+        }
         Variable residual = Residual.Forward(x), shortcut = Shortcut.Forward(x);
         var sum = ElementwiseOps.Add(residual, shortcut);
         var y = OutputActivation.Forward(sum);

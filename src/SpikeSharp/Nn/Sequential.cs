@@ -5,13 +5,28 @@ namespace SpikeSharp.Nn;
 /// <summary>A module whose forward pass runs its children in registration order.</summary>
 public abstract class ModuleChain : Module
 {
-    public override Variable Forward(Variable x)
+    public override Variable Forward(Variable x) => Run(x, Children.Count, null, null);
+
+    /// <summary>Index of the convolution this chain ends in (followed only by identities and an eval BN), or −1.</summary>
+    internal int ConvolutionTail()
+    {
+        for (int i = Children.Count - 1; i >= 0; i--)
+            if (Children[i].Value is Conv2d) return ConvFusion.MatchConvolution(Children, i, out _, out _, out int next) && next == Children.Count ? i : -1;
+        return -1;
+    }
+
+    /// <summary>consumer(chain(x) + addend), with the chain's last convolution, its BN, the add and the consumer fused into
+    /// one pass (residual blocks in SNN inference). The chain must end in a convolution (<see cref="ConvolutionTail"/>).</summary>
+    internal Variable ForwardInto(Variable x, IConvOutputConsumer consumer, Variable addend) => Run(x, ConvolutionTail(), consumer, addend);
+
+    /// <summary>Runs children [0, end), fusing conv → consumer pairs inside, then (with a consumer) the fused tail.</summary>
+    private Variable Run(Variable x, int end, IConvOutputConsumer? tailConsumer, Variable? addend)
     {
         var arena = ReleasingArena;
+        var children = Children;
         float[]? owned = null; // the latest output made inside this chain (never the chain's input)
-        foreach (var (_, m) in Children)
+        void Next(Variable y)
         {
-            var y = m.Forward(x);
             if (arena != null && !ReferenceEquals(y.Value.Data, x.Value.Data))
             {
                 // y is a new array: the previous intermediate (possibly seen through a reshape) is consumed.
@@ -19,6 +34,21 @@ public abstract class ModuleChain : Module
                 owned = y.Value.Data;
             }
             x = y;
+        }
+        for (int i = 0; i < end; i++)
+        {
+            if (ConvFusion.Enabled && ConvFusion.MatchConvolution(children, i, out var conv, out var bn, out int next) && next < end
+                && children[next].Value is IConvOutputConsumer consumer && consumer.CanFuse(x.Shape[0]))
+            {
+                Next(ConvFusion.Run(conv, bn, x, null, consumer));
+                i = next;
+            }
+            else Next(children[i].Value.Forward(x));
+        }
+        if (tailConsumer != null)
+        {
+            ConvFusion.MatchConvolution(children, end, out var conv, out var bn, out _);
+            Next(ConvFusion.Run(conv, bn, x, addend, tailConsumer));
         }
         return x;
     }

@@ -15,7 +15,7 @@ public enum FireRule { GreaterOrEqual, Greater }
 /// direct encoding) and steps t = 1..T; state persists across calls until <see cref="ResetState"/>, so T calls with
 /// one step each (step-major) give the same spikes. The neuron records nothing: observers get per-step spike counts.
 /// </summary>
-public sealed class IfNeuron : SpikingNeuron
+public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
 {
     // Shapes: B batch, T steps, S neurons per sample. v: [B·S] membrane potential.
     private float[]? _v;
@@ -65,14 +65,11 @@ public sealed class IfNeuron : SpikingNeuron
         bool constant = IsConstantInput(x.Value);
         int perSample = x.Value.SizeFrom(1), n = Batch * perSample;
         if (_v == null) BeforeRun?.Invoke(this, x.Value, constant);
-        var v = _v ??= InitialPotential(n, perSample);
+        var (v, mask) = Start(perSample);
         var outShape = (int[])x.Shape.Clone();
         outShape[0] = Batch * Steps;
         var y = Tensor.Scratch(outShape);
-        var counts = new long[Steps];
         float[] xin = x.Value.Data, yout = y.Data;
-        float[]? mask = OutputMask;
-        if (mask != null && mask.Length != n) throw new ArgumentException($"neuron '{LayerName}': mask has {mask.Length} entries, expected {n}");
         const int Tile = 4096;
         int tiles = (n + Tile - 1) / Tile;
         var partial = new long[WorkerPool.Shared.Count * Steps];
@@ -84,12 +81,79 @@ public sealed class IfNeuron : SpikingNeuron
             int start = tile * Tile, len = Math.Min(Tile, n - start);
             IfKernels.Run(xin, constant, v, yout, mask, theta, strict, steps, n, start, len, partial.AsSpan(worker * steps, steps));
         });
-        for (int w = 0; w < WorkerPool.Shared.Count; w++)
-            for (int t = 0; t < steps; t++) counts[t] += partial[w * steps + t];
-        _stepsRun += steps;
-        DivergentNeurons = CountDivergent(v.AsSpan(0, n), DivergenceFactor * theta * _stepsRun);
+        return Finish(partial, y);
+    }
+
+    /// <summary>Fusable when the input is a full [T·B, …] sequence (a constant input is read T times, not in place) and no
+    /// hook needs the whole input before the run starts (COS).</summary>
+    public bool CanFuse(int rows) => rows == Batch * Steps && (_v != null || BeforeRun == null);
+
+    public IConvEpilogue BeginFused(int rows, int perRow)
+    {
+        if (!CanFuse(rows)) throw new InvalidOperationException($"neuron '{LayerName}': this call cannot run fused");
+        var (v, mask) = Start(perRow);
+        _fusedCounts = new long[WorkerPool.Shared.Count * Steps];
+        return new Epilogue(this, v, mask, perRow, _fusedCounts);
+    }
+
+    public Variable EndFused(Tensor y)
+    {
+        var counts = _fusedCounts ?? throw new InvalidOperationException($"neuron '{LayerName}': EndFused without BeginFused");
+        _fusedCounts = null;
+        var y2 = Finish(counts, y);
+        LastCallFused = true;
+        return y2;
+    }
+
+    /// <summary>Whether the latest call ran inside its convolution (<see cref="IConvOutputConsumer"/>); for profiling and tests.</summary>
+    public bool LastCallFused { get; private set; }
+
+    private long[]? _fusedCounts; // per worker and step, between BeginFused and EndFused
+
+    /// <summary>The membrane potential (v0 on the first call of a run) and the output mask, checked against B·S.</summary>
+    private (float[] V, float[]? Mask) Start(int perSample)
+    {
+        int n = Batch * perSample;
+        var v = _v ??= InitialPotential(n, perSample);
+        if (OutputMask is { } mask && mask.Length != n) throw new ArgumentException($"neuron '{LayerName}': mask has {mask.Length} entries, expected {n}");
+        return (v, OutputMask);
+    }
+
+    /// <summary>Sums the per-worker spike counts, updates the divergence count and reports the call.</summary>
+    private Variable Finish(long[] partial, Tensor y)
+    {
+        LastCallFused = false;
+        var counts = new long[Steps];
+        for (int w = 0; w < partial.Length / Steps; w++)
+            for (int t = 0; t < Steps; t++) counts[t] += partial[w * Steps + t];
+        _stepsRun += Steps;
+        DivergentNeurons = CountDivergent(_v.AsSpan(0, _v!.Length), DivergenceFactor * Threshold * _stepsRun);
         Emit(counts, y);
         return new Variable(y);
+    }
+
+    /// <summary>One step of one sample per output image, spikes written over the current: row = t·B + b.</summary>
+    private sealed class Epilogue : IConvEpilogue
+    {
+        private readonly IfNeuron _neuron;
+        private readonly float[] _v;
+        private readonly float[]? _mask;
+        private readonly int _perSample;
+        private readonly long[] _counts;
+
+        public Epilogue(IfNeuron neuron, float[] v, float[]? mask, int perSample, long[] counts) =>
+            (_neuron, _v, _mask, _perSample, _counts) = (neuron, v, mask, perSample, counts);
+
+        public int Steps => _neuron.Steps;
+        public string Name => "if";
+
+        public void Apply(Span<float> image, int row, int worker)
+        {
+            int t = row / _neuron.Batch, b = row % _neuron.Batch, s = _perSample;
+            var mask = _mask == null ? default : _mask.AsSpan(b * s, s);
+            IfKernels.Run(image, false, _v.AsSpan(b * s, s), image, mask, _neuron.Threshold, _neuron.Rule == FireRule.Greater,
+                1, s, 0, s, _counts.AsSpan(worker * Steps + t, 1));
+        }
     }
 
     /// <summary>Neurons with |v| &gt; <paramref name="limit"/> or v NaN/±Inf. The common case is one vectorized max over

@@ -21,19 +21,21 @@ public static class Conv2dKernels
 
     /// <summary>y = conv(x, w) + bias (bias may be null). y is overwritten. With <paramref name="skipSilentChannels"/>
     /// (inference on spikes), input channels that are zero in every image of a group are left out of the im2col matrix
-    /// and of the GEMM's K dimension: an analog input only pays for the zero scan, a spiking one skips its dead channels.</summary>
+    /// and of the GEMM's K dimension: an analog input only pays for the zero scan, a spiking one skips its dead channels.
+    /// An <paramref name="epilogue"/> runs on each output image right after it is written (direct kernels) or after the
+    /// whole output (im2col, which works on groups of images).</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool? pool = null,
-        bool skipSilentChannels = false)
+        bool skipSilentChannels = false, IConvEpilogue? epilogue = null)
     {
         pool ??= WorkerPool.Shared;
         if (DirectConv3x3.Supports(g))
         {
-            DirectConv3x3.Forward(g, x, w, bias, y, pool, skipSilentChannels);
+            DirectConv3x3.Forward(g, x, w, bias, y, pool, skipSilentChannels, epilogue);
             return;
         }
         if (DirectConvChannelVector.Supports(g))
         {
-            DirectConvChannelVector.Forward(g, x, w, bias, y, pool, skipSilentChannels);
+            DirectConvChannelVector.Forward(g, x, w, bias, y, pool, skipSilentChannels, epilogue);
             return;
         }
         int G = GroupSize(g, pool.Count);
@@ -84,6 +86,7 @@ public static class Conv2dKernels
                     else src.CopyTo(dst);
                 }
         });
+        if (epilogue != null) ConvEpilogueLoop.Apply(pool, g.N, y, outImage, epilogue);
     }
 
     /// <summary>gx = ∂L/∂x given gy = ∂L/∂y (gx overwritten). Stride-1 convolutions run as a forward

@@ -19,8 +19,9 @@ public static unsafe class DirectConv3x3
         && (g.W == 32 || g.W == 16) && g.H % (g.W == 16 ? 2 : 1) == 0 && g.OutChannels % CoBlock == 0;
 
     /// <summary>y = conv(x, w) + bias; with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
-    /// image are skipped for that image.</summary>
-    public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels)
+    /// image are skipped for that image. The epilogue runs on each output image right after it is written.</summary>
+    public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels,
+        IConvEpilogue? epilogue = null)
     {
         int cin = g.InChannels, cout = g.OutChannels, h = g.H, width = g.W;
         int pw = width + 2, planeP = (h + 2) * pw + 16; // +16: the last row's vector loads may read past the padding
@@ -32,7 +33,7 @@ public static unsafe class DirectConv3x3
                     for (int c = 0; c < CoBlock; c++)
                         packed[((cb * cin + ci) * 9 + tap) * CoBlock + c] = w[((cb * CoBlock + c) * cin + ci) * 9 + tap];
         int inImage = cin * h * width, outImage = cout * h * width;
-        pool.For(g.N, (n, _) =>
+        ConvEpilogueLoop.ForImages(pool, g.N, y, outImage, epilogue, n =>
         {
             var pad = ThreadScratch.Get(3, cin * planeP);
             Span<int> active = cin <= 4096 ? stackalloc int[cin] : new int[cin];

@@ -23,8 +23,9 @@ public static unsafe class DirectConvChannelVector
         && g.ColRows <= 1152;
 
     /// <summary>y = conv(x, w) + bias; with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
-    /// image are left out of that image's reduction.</summary>
-    public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels)
+    /// image are left out of that image's reduction. The epilogue runs on each output image right after it is written.</summary>
+    public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels,
+        IConvEpilogue? epilogue = null)
     {
         int cin = g.InChannels, cout = g.OutChannels, kk = g.KH * g.KW;
         int pw = g.W + 2 * g.PadW, planeP = (g.H + 2 * g.PadH) * pw;
@@ -35,7 +36,7 @@ public static unsafe class DirectConvChannelVector
         {
             for (int co = 0; co < cout; co++)
                 for (int k = 0; k < g.ColRows; k++) packed[k * cout + co] = w[co * g.ColRows + k];
-            pool.For(g.N, (n, _) =>
+            ConvEpilogueLoop.ForImages(pool, g.N, y, outImage, epilogue, n =>
             {
                 var pad = ThreadScratch.Get(3, cin * planeP + 1);
                 Span<int> offsets = g.ColRows <= 4096 ? stackalloc int[g.ColRows] : new int[g.ColRows];

@@ -50,7 +50,8 @@ public class TensorArenaTests
         var (kept, keptBytes) = Run(false);
         var (released, releasedBytes) = Run(true);
         Assert.Equal(kept, released);
-        Assert.True(releasedBytes < keptBytes * 3 / 4, $"released {releasedBytes} B vs kept {keptBytes} B");
+        // Fusion already keeps most currents out of memory in both modes, so the saving is smaller than it was without it.
+        Assert.True(releasedBytes < keptBytes * 4 / 5, $"released {releasedBytes} B vs kept {keptBytes} B");
     }
 
     [Fact]

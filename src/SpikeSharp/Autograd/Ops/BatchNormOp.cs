@@ -26,17 +26,16 @@ public static class BatchNormOp
             float unbias = (float)((double)n * s / (n * s - 1));
             for (int ch = 0; ch < c; ch++)
             {
-                invStd[ch] = 1f / MathF.Sqrt(variance[ch] + eps);
+                invStd[ch] = InvStd(variance[ch], eps);
                 runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * mean[ch];
                 runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * variance[ch] * unbias;
             }
         }
         else
         {
-            for (int ch = 0; ch < c; ch++) { mean[ch] = runningMean[ch]; invStd[ch] = 1f / MathF.Sqrt(runningVar[ch] + eps); }
+            for (int ch = 0; ch < c; ch++) { mean[ch] = runningMean[ch]; invStd[ch] = InvStd(runningVar[ch], eps); }
         }
-        float[] g = gamma.Value.Data, bt = beta.Value.Data;
-        for (int ch = 0; ch < c; ch++) { scale[ch] = g[ch] * invStd[ch]; shift[ch] = bt[ch] - mean[ch] * scale[ch]; }
+        Fold(gamma.Value.Data, beta.Value.Data, mean, invStd, scale, shift);
         var y = Tensor.Scratch(xs);
         BatchNormKernels.Affine(x.Value.Data, n, c, s, scale, shift, y.Data);
 
@@ -69,5 +68,23 @@ public static class BatchNormOp
                 BatchNormKernels.AffineGrad(gy.Data, x.Value.Data, n, c, s, a, b, d, x.GradBuffer().Data, accumulate);
             });
         return result;
+    }
+
+    /// <summary>Eval mode as y = scale·x + shift per channel, computed exactly as <see cref="Forward"/> does (fused
+    /// inference relies on the same rounding).</summary>
+    public static (float[] Scale, float[] Shift) EvalAffine(float[] gamma, float[] beta, float[] runningMean, float[] runningVar, float eps)
+    {
+        int c = gamma.Length;
+        float[] invStd = new float[c], scale = new float[c], shift = new float[c];
+        for (int ch = 0; ch < c; ch++) invStd[ch] = InvStd(runningVar[ch], eps);
+        Fold(gamma, beta, runningMean, invStd, scale, shift);
+        return (scale, shift);
+    }
+
+    private static float InvStd(float variance, float eps) => 1f / MathF.Sqrt(variance + eps);
+
+    private static void Fold(float[] gamma, float[] beta, float[] mean, float[] invStd, float[] scale, float[] shift)
+    {
+        for (int ch = 0; ch < gamma.Length; ch++) { scale[ch] = gamma[ch] * invStd[ch]; shift[ch] = beta[ch] - mean[ch] * scale[ch]; }
     }
 }

@@ -9,7 +9,13 @@ public static class Conv2dOp
     public static Variable Forward(Variable x, Variable w, Variable? b, int stride = 1, int padding = 0) =>
         Forward(x, w, b, stride, stride, padding, padding);
 
-    public static Variable Forward(Variable x, Variable w, Variable? b, int strideH, int strideW, int padH, int padW)
+    /// <summary>Inference only: the convolution with <paramref name="epilogue"/> applied to each output image while it is
+    /// in cache (see <see cref="IConvEpilogue"/>); the result is what the epilogue left in the output.</summary>
+    public static Variable Forward(Variable x, Variable w, Variable? b, int stride, int padding, IConvEpilogue epilogue) =>
+        Forward(x, w, b, stride, stride, padding, padding, epilogue);
+
+    public static Variable Forward(Variable x, Variable w, Variable? b, int strideH, int strideW, int padH, int padW,
+        IConvEpilogue? epilogue = null)
     {
         var xs = x.Shape;
         var ws = w.Shape;
@@ -20,9 +26,10 @@ public static class Conv2dOp
         var g = new Conv2dGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], strideH, strideW, padH, padW);
         var y = Tensor.Scratch(g.N, g.OutChannels, g.OutH, g.OutW);
         bool record = Tape.IsRecording(x, w, b);
+        if (record && epilogue != null) throw new InvalidOperationException("conv2d: a fused epilogue has no backward rule; use it in inference only");
         // Inference skips input channels that are silent across a group of images (spikes are mostly zero).
-        using (Profiler.Measure("conv fwd", g))
-            Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record);
+        using (Profiler.Measure(epilogue?.Name ?? "conv fwd", g))
+            Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record, epilogue: epilogue);
         OpCounter.Add("conv2d", (long)g.OutChannels * g.OutPlane * g.ColRows, x.Value);
         var result = new Variable(y, record);
         if (record)

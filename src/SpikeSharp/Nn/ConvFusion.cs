@@ -1,0 +1,115 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Autograd.Ops;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Nn;
+
+/// <summary>
+/// A layer that can take a convolution's output image by image inside the convolution, while it is in cache (the IF
+/// neuron in SNN inference). <see cref="ModuleChain"/> and residual blocks fuse conv → [eval BN] → [+ shortcut] → this
+/// layer when they see that pattern; the outputs are bit-identical to running the modules one by one.
+/// </summary>
+public interface IConvOutputConsumer
+{
+    /// <summary>Whether this call, on an input of <paramref name="rows"/> rows, can run fused.</summary>
+    bool CanFuse(int rows);
+
+    /// <summary>Starts a fused call on a convolution output of <paramref name="rows"/> rows of <paramref name="perRow"/>
+    /// values: the epilogue turns each output image into this layer's output in place.</summary>
+    IConvEpilogue BeginFused(int rows, int perRow);
+
+    /// <summary>Finishes the call: <paramref name="y"/> holds what the epilogue wrote; returns this layer's output.</summary>
+    Variable EndFused(Tensor y);
+}
+
+/// <summary>Finds and runs the conv → [eval BN | identity]* → consumer pattern (inference only: nothing is fused while a
+/// tape is recording).</summary>
+internal static class ConvFusion
+{
+    [ThreadStatic] private static bool t_off;
+
+    public static bool Enabled => Tape.Current == null && !t_off;
+
+    /// <summary>Runs the modules one by one on this thread until disposed (the reference the fused path is tested against).</summary>
+    public static Scope Off()
+    {
+        t_off = true;
+        return default;
+    }
+
+    public readonly struct Scope : IDisposable
+    {
+        public void Dispose() => t_off = false;
+    }
+
+    /// <summary>True where children[i] is a convolution followed only by identities and at most one eval-mode BN up to
+    /// index <paramref name="next"/> (the first other child, or the end).</summary>
+    public static bool MatchConvolution(IReadOnlyList<KeyValuePair<string, Module>> children, int i, out Conv2d conv, out BatchNorm? bn, out int next)
+    {
+        conv = null!;
+        bn = null;
+        next = i + 1;
+        if (children[i].Value is not Conv2d c) return false;
+        conv = c;
+        for (; next < children.Count; next++)
+        {
+            var m = children[next].Value;
+            if (m is Identity) continue;
+            if (m is BatchNorm { IsTraining: false } b && bn == null && b.Channels == c.OutChannels) { bn = b; continue; }
+            break;
+        }
+        return true;
+    }
+
+    /// <summary>consumer(BN(conv(x)) + addend), one output image at a time.</summary>
+    public static Variable Run(Conv2d conv, BatchNorm? bn, Variable x, Variable? addend, IConvOutputConsumer consumer)
+    {
+        int rows = x.Shape[0];
+        var inner = consumer.BeginFused(rows, OutputSize(conv, x));
+        var epilogue = new CurrentEpilogue(inner, bn, addend?.Value.Data);
+        var y = Conv2dOp.Forward(x, conv.Weight, conv.Bias, conv.Stride, conv.Padding, epilogue).Value;
+        return consumer.EndFused(y);
+    }
+
+    private static int OutputSize(Conv2d conv, Variable x)
+    {
+        int oh = (x.Shape[2] + 2 * conv.Padding - conv.KernelSize) / conv.Stride + 1;
+        int ow = (x.Shape[3] + 2 * conv.Padding - conv.KernelSize) / conv.Stride + 1;
+        return conv.OutChannels * oh * ow;
+    }
+
+    /// <summary>Makes the consumer's input current from a convolution output image in place: eval BN as the same per-channel
+    /// multiply then add that <see cref="BatchNormOp"/> does, then + addend (so results match the unfused ops bit for bit).</summary>
+    private sealed class CurrentEpilogue : IConvEpilogue
+    {
+        private readonly IConvEpilogue _inner;
+        private readonly float[]? _scale, _shift, _addend;
+
+        public CurrentEpilogue(IConvEpilogue inner, BatchNorm? bn, float[]? addend)
+        {
+            _inner = inner;
+            _addend = addend;
+            if (bn != null) (_scale, _shift) = BatchNormOp.EvalAffine(bn.Weight.Value.Data, bn.Bias.Value.Data, bn.RunningMean.Data, bn.RunningVar.Data, bn.Eps);
+            Name = "conv fwd" + (bn != null ? " + bn" : "") + (addend != null ? " + add" : "") + " + " + inner.Name;
+        }
+
+        public int Steps => _inner.Steps;
+        public string Name { get; }
+
+        public void Apply(Span<float> image, int row, int worker)
+        {
+            if (_scale != null)
+            {
+                int plane = image.Length / _scale.Length;
+                for (int c = 0; c < _scale.Length; c++)
+                {
+                    var p = image.Slice(c * plane, plane);
+                    TensorPrimitives.Multiply(p, _scale[c], p);
+                    TensorPrimitives.Add(p, _shift![c], p);
+                }
+            }
+            if (_addend != null) TensorPrimitives.Add(image, _addend.AsSpan(row * image.Length, image.Length), image);
+            _inner.Apply(image, row, worker);
+        }
+    }
+}

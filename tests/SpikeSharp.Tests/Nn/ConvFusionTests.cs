@@ -1,0 +1,82 @@
+using SpikeSharp.Conversion;
+using SpikeSharp.Models;
+using SpikeSharp.Nn;
+using SpikeSharp.Snn;
+using SpikeSharp.Tensors;
+using Xunit;
+
+namespace SpikeSharp.Tests.Nn;
+
+/// <summary>conv → [BN] → [+ shortcut] → IF fused into the convolution must give the same bits as the modules run one by one.</summary>
+public class ConvFusionTests
+{
+    private sealed record Result(float[] Output, List<long[]> Counts, List<float[]> Potentials, List<bool> Fused);
+
+    private static Result Run(SpikingNetwork snn, Tensor x, int steps, bool fuse, bool release)
+    {
+        var counts = new List<long[]>();
+        foreach (var n in snn.Neurons) n.Observer = (_, c, _) => counts.Add((long[])c.Clone());
+        var arena = new TensorArena { ReleaseIntermediates = release };
+        using var scope = arena.Activate();
+        snn.Configure(x.Shape[0], steps);
+        using var off = fuse ? default(ConvFusion.Scope?) : ConvFusion.Off();
+        var y = (float[])snn.Run(x, steps).Data.Clone();
+        var potentials = snn.IfNeurons.Select(n => (float[])n.Potential!.Clone()).ToList();
+        foreach (var n in snn.Neurons) n.Observer = null;
+        return new Result(y, counts, potentials, snn.IfNeurons.Select(n => n.LastCallFused).ToList());
+    }
+
+    [Theory]
+    [InlineData("resnet20", false)]
+    [InlineData("resnet20", true)]
+    [InlineData("vgg16", false)]
+    [InlineData("vgg16", true)]
+    public void FusedConvolutionsGiveTheSameSpikesAsLayerByLayer(string model, bool foldBatchNorm)
+    {
+        // 16×16 ResNet-20 maps reach 4×4 (the im2col path) and VGG's 32×32 reach 2×2: every kernel's epilogue runs.
+        int size = model == "vgg16" ? 32 : 16, steps = 3, batch = 5;
+        var net = ModelFactory.Create(new ModelSpec(model, 3, size, size, 10, 0.25f, ActivationSpec.Qcfs(4, 1f)), seed: 4);
+        var rng = new Random(9);
+        foreach (var bn in net.NamedModules().Select(m => m.Value).OfType<BatchNorm>())
+            for (int c = 0; c < bn.Channels; c++)
+            {
+                bn.Weight.Value.Data[c] = 0.5f + rng.NextSingle();
+                bn.Bias.Value.Data[c] = rng.NextSingle() - 0.3f;
+                bn.RunningMean.Data[c] = rng.NextSingle() - 0.5f;
+                bn.RunningVar.Data[c] = 0.5f + rng.NextSingle();
+            }
+        var snn = Converter.Convert(net, new ConversionOptions(FoldBatchNorm: foldBatchNorm));
+        var x = new Tensor(TestUtil.Random(2, batch * 3 * size * size).Data, batch, 3, size, size);
+        int k = 0;
+        foreach (var n in snn.IfNeurons)
+        {
+            // Vary what the fused path must honour: thresholds, the fire rule, an initial offset and an SRP mask.
+            n.Threshold = 0.5f + 0.1f * (k % 5);
+            n.Rule = k % 2 == 0 ? FireRule.GreaterOrEqual : FireRule.Greater;
+            k++;
+        }
+        var probe = Run(snn, x, steps, fuse: false, release: false);
+        var neurons = snn.IfNeurons.ToList();
+        for (int i = 0; i < neurons.Count; i += 3)
+        {
+            int len = probe.Potentials[i].Length;
+            neurons[i].OutputMask = Enumerable.Range(0, len).Select(j => (j * 7 + i) % 5 == 0 ? 0f : 1f).ToArray();
+            neurons[i].InitialOffset = Enumerable.Range(0, len).Select(j => 0.01f * ((j * 13) % 17 - 8)).ToArray();
+        }
+
+        var plain = Run(snn, x, steps, fuse: false, release: false);
+        var fused = Run(snn, x, steps, fuse: true, release: true);
+
+        Assert.All(plain.Fused, f => Assert.False(f));
+        // Every neuron after a convolution ran inside it, except the first (its input, the image, is constant over time);
+        // VGG's two classifier neurons follow linear layers.
+        int classifier = model == "vgg16" ? 2 : 0;
+        var expected = fused.Fused.Select((_, i) => i > 0 && i < fused.Fused.Count - classifier).ToList();
+        Assert.Equal(expected, fused.Fused);
+        Assert.Equal(plain.Output, fused.Output);
+        Assert.Equal(plain.Counts.Count, fused.Counts.Count);
+        for (int i = 0; i < plain.Counts.Count; i++) Assert.Equal(plain.Counts[i], fused.Counts[i]);
+        for (int i = 0; i < plain.Potentials.Count; i++) Assert.Equal(plain.Potentials[i], fused.Potentials[i]);
+        Assert.True(plain.Counts.Skip(1).Sum(c => c.Sum()) > 0, "no spikes after the first layer: the test would prove nothing");
+    }
+}
