@@ -56,7 +56,7 @@ public sealed class BasicBlock : Module
 
     public override Variable Forward(Variable x)
     {
-        if (ConvFusion.Enabled && OutputActivation is IConvOutputConsumer consumer && consumer.CanFuse(x.Shape[0])
+        if (Fusion.ConvolutionsEnabled && OutputActivation is IConvOutputConsumer consumer && consumer.CanFuse(x.Shape[0])
             && Residual is ModuleChain chain && chain.ConvolutionTail() >= 0)
         {
             // SNN inference: the residual branch's last conv, its BN, the add and the output neuron in one pass.

@@ -11,7 +11,7 @@ public abstract class ModuleChain : Module
     internal int ConvolutionTail()
     {
         for (int i = Children.Count - 1; i >= 0; i--)
-            if (Children[i].Value is Conv2d) return ConvFusion.MatchConvolution(Children, i, out _, out _, out int next) && next == Children.Count ? i : -1;
+            if (Children[i].Value is Conv2d) return Fusion.MatchConvolution(Children, i, out _, out _, out int next) && next == Children.Count ? i : -1;
         return -1;
     }
 
@@ -37,18 +37,18 @@ public abstract class ModuleChain : Module
         }
         for (int i = 0; i < end; i++)
         {
-            if (ConvFusion.Enabled && ConvFusion.MatchConvolution(children, i, out var conv, out var bn, out int next) && next < end
+            if (Fusion.ConvolutionsEnabled && Fusion.MatchConvolution(children, i, out var conv, out var convBn, out int next) && next < end
                 && children[next].Value is IConvOutputConsumer consumer && consumer.CanFuse(x.Shape[0]))
             {
-                Next(ConvFusion.Run(conv, bn, x, null, consumer));
+                Next(Fusion.RunConvolution(conv, convBn, x, null, consumer));
                 i = next;
             }
             else Next(children[i].Value.Forward(x));
         }
         if (tailConsumer != null)
         {
-            ConvFusion.MatchConvolution(children, end, out var conv, out var bn, out _);
-            Next(ConvFusion.Run(conv, bn, x, addend, tailConsumer));
+            Fusion.MatchConvolution(children, end, out var conv, out var convBn, out _);
+            Next(Fusion.RunConvolution(conv, convBn, x, addend, tailConsumer));
         }
         return x;
     }

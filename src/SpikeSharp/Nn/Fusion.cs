@@ -22,15 +22,15 @@ public interface IConvOutputConsumer
     Variable EndFused(Tensor y);
 }
 
-/// <summary>Finds and runs the conv → [eval BN | identity]* → consumer pattern (inference only: nothing is fused while a
-/// tape is recording).</summary>
-internal static class ConvFusion
+/// <summary>Finds and runs the conv → [eval BN | identity]* → <see cref="IConvOutputConsumer"/> pattern for
+/// <see cref="ModuleChain"/> and residual blocks (inference only: nothing is fused while a tape is recording).</summary>
+internal static class Fusion
 {
     [ThreadStatic] private static bool t_off;
 
-    public static bool Enabled => Tape.Current == null && !t_off;
+    public static bool ConvolutionsEnabled => Tape.Current == null && !t_off;
 
-    /// <summary>Runs the modules one by one on this thread until disposed (the reference the fused path is tested against).</summary>
+    /// <summary>Runs the modules one by one on this thread until disposed (the reference the fused paths are tested against).</summary>
     public static Scope Off()
     {
         t_off = true;
@@ -62,7 +62,7 @@ internal static class ConvFusion
     }
 
     /// <summary>consumer(BN(conv(x)) + addend), one output image at a time.</summary>
-    public static Variable Run(Conv2d conv, BatchNorm? bn, Variable x, Variable? addend, IConvOutputConsumer consumer)
+    public static Variable RunConvolution(Conv2d conv, BatchNorm? bn, Variable x, Variable? addend, IConvOutputConsumer consumer)
     {
         int rows = x.Shape[0];
         var inner = consumer.BeginFused(rows, OutputSize(conv, x));

@@ -8,7 +8,7 @@ using Xunit;
 namespace SpikeSharp.Tests.Nn;
 
 /// <summary>conv → [BN] → [+ shortcut] → IF fused into the convolution must give the same bits as the modules run one by one.</summary>
-public class ConvFusionTests
+public class FusionTests
 {
     private sealed record Result(float[] Output, List<long[]> Counts, List<float[]> Potentials, List<bool> Fused);
 
@@ -19,7 +19,7 @@ public class ConvFusionTests
         var arena = new TensorArena { ReleaseIntermediates = release };
         using var scope = arena.Activate();
         snn.Configure(x.Shape[0], steps);
-        using var off = fuse ? default(ConvFusion.Scope?) : ConvFusion.Off();
+        using var off = fuse ? default(Fusion.Scope?) : Fusion.Off();
         var y = (float[])snn.Run(x, steps).Data.Clone();
         var potentials = snn.IfNeurons.Select(n => (float[])n.Potential!.Clone()).ToList();
         foreach (var n in snn.Neurons) n.Observer = null;
