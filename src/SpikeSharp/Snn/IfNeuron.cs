@@ -100,9 +100,7 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
     {
         var counts = _fusedCounts ?? throw new InvalidOperationException($"neuron '{LayerName}': EndFused without BeginFused");
         _fusedCounts = null;
-        var y2 = Finish(counts, y);
-        LastCallFused = true;
-        return y2;
+        return Finish(counts, y, fused: true);
     }
 
     /// <summary>Whether the latest call ran inside its convolution (<see cref="IConvOutputConsumer"/>); for profiling and tests.</summary>
@@ -120,14 +118,14 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
     }
 
     /// <summary>Sums the per-worker spike counts, updates the divergence count and reports the call.</summary>
-    private Variable Finish(long[] partial, Tensor y)
+    private Variable Finish(long[] partial, Tensor y, bool fused = false)
     {
-        LastCallFused = false;
+        LastCallFused = fused;
         var counts = new long[Steps];
         for (int w = 0; w < partial.Length / Steps; w++)
             for (int t = 0; t < Steps; t++) counts[t] += partial[w * Steps + t];
         _stepsRun += Steps;
-        DivergentNeurons = CountDivergent(_v.AsSpan(0, _v!.Length), DivergenceFactor * Threshold * _stepsRun);
+        DivergentNeurons = CountDivergent(_v, DivergenceFactor * Threshold * _stepsRun);
         Emit(counts, y);
         return new Variable(y);
     }
