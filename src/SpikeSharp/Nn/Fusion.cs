@@ -73,9 +73,9 @@ internal static class Fusion
 
     private static int OutputSize(Conv2d conv, Variable x)
     {
-        int oh = (x.Shape[2] + 2 * conv.Padding - conv.KernelSize) / conv.Stride + 1;
-        int ow = (x.Shape[3] + 2 * conv.Padding - conv.KernelSize) / conv.Stride + 1;
-        return conv.OutChannels * oh * ow;
+        var g = new Conv2dGeometry(x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3], conv.OutChannels, conv.KernelSize, conv.KernelSize,
+            conv.Stride, conv.Stride, conv.Padding, conv.Padding);
+        return g.OutChannels * g.OutPlane;
     }
 
     /// <summary>Makes the consumer's input current from a convolution output image in place: eval BN as the same per-channel

@@ -6,8 +6,6 @@ namespace SpikeSharp.Tensors;
 /// </summary>
 public static class Im2Col
 {
-    /// <summary>col[k, colOffset + oh·OutW + ow] = x[c, oh·sh − ph + kh, ow·sw − pw + kw] (0 outside), for one image
-    /// x of [Cin, H, W]; ldCol is the row length of col.</summary>
     /// <summary>Copies an H×W plane into a padded plane of row length <paramref name="pw"/> at offset (padH, padW); dst
     /// is cleared first unless the copy fills it (no border, no slack after the last row).</summary>
     public static void PadPlane(ReadOnlySpan<float> plane, int h, int w, Span<float> dst, int pw, int padH, int padW)
@@ -16,6 +14,8 @@ public static class Im2Col
         for (int r = 0; r < h; r++) plane.Slice(r * w, w).CopyTo(dst.Slice((r + padH) * pw + padW, w));
     }
 
+    /// <summary>col[k, colOffset + oh·OutW + ow] = x[c, oh·sh − ph + kh, ow·sw − pw + kw] (0 outside), for one image
+    /// x of [Cin, H, W]; ldCol is the row length of col.</summary>
     public static void Expand(Conv2dGeometry g, ReadOnlySpan<float> x, Span<float> col, int ldCol, int colOffset)
     {
         for (int c = 0; c < g.InChannels; c++)
