@@ -26,12 +26,23 @@ public class Variable
     /// <summary>The gradient buffer, zero-initialized on first use; ops add into it.</summary>
     public Tensor GradBuffer() => Grad ??= Tensor.Scratch(Value.Shape, clear: true);
 
+    /// <summary>Where a backward rule puts ∂loss/∂value: the existing gradient to add into (<c>Accumulate</c> true), or a
+    /// new, uninitialized buffer the rule must overwrite completely. Clearing activation-sized gradients first cost a
+    /// tenth of a ResNet-20 training step.</summary>
+    public (float[] Data, bool Accumulate) GradTarget()
+    {
+        if (Grad != null) return (Grad.Data, true);
+        Grad = Tensor.Scratch(Value.Shape);
+        return (Grad.Data, false);
+    }
+
     /// <summary>Adds g into the gradient (shapes must match in element count).</summary>
     public void AccumulateGrad(ReadOnlySpan<float> g)
     {
-        var dst = GradBuffer().Data;
-        if (g.Length != dst.Length) throw new ArgumentException($"gradient of length {g.Length} for a value of shape {Value.ShapeString}");
-        System.Numerics.Tensors.TensorPrimitives.Add(dst, g, dst);
+        if (g.Length != Value.Length) throw new ArgumentException($"gradient of length {g.Length} for a value of shape {Value.ShapeString}");
+        var (dst, accumulate) = GradTarget();
+        if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(dst, g, dst);
+        else g.CopyTo(dst);
     }
 
     public void ZeroGrad() => Grad = null;

@@ -49,8 +49,8 @@ public sealed class SpikeCountRegularizer : IDisposable
         float g = reg.Beta * levels / lambda;
         Tape.Record(() =>
         {
+            if (result.Grad != null) y.AccumulateGrad(result.Grad.Data);
             var gy = y.GradBuffer().Data;
-            if (result.Grad != null) TensorPrimitives.Add(gy, result.Grad.Data, gy);
             TensorPrimitives.Add(gy, g, gy);
         });
         return result;

@@ -19,23 +19,24 @@ public static class Conv2dKernels
         return Math.Min(byColumns, byWorkers);
     }
 
-    /// <summary>y = conv(x, w) + bias (bias may be null). y is overwritten. With <paramref name="skipSilentChannels"/>
+    /// <summary>y = conv(x, w) + bias (bias may be null), or y += that with <paramref name="accumulate"/>. With <paramref name="skipSilentChannels"/>
     /// (inference on spikes), input channels that are zero in every image of a group are left out of the im2col matrix
     /// and of the GEMM's K dimension: an analog input only pays for the zero scan, a spiking one skips its dead channels.
     /// An <paramref name="epilogue"/> runs on each output image right after it is written (direct kernels) or after the
     /// whole output (im2col, which works on groups of images).</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool? pool = null,
-        bool skipSilentChannels = false, IConvEpilogue? epilogue = null)
+        bool skipSilentChannels = false, IConvEpilogue? epilogue = null, bool accumulate = false)
     {
         pool ??= WorkerPool.Shared;
+        if (accumulate && epilogue != null) throw new ArgumentException("conv2d: an epilogue works on the convolution alone, not on an accumulated output");
         if (DirectConv3x3.Supports(g))
         {
-            DirectConv3x3.Forward(g, x, w, bias, y, pool, skipSilentChannels, epilogue);
+            DirectConv3x3.Forward(g, x, w, bias, y, pool, skipSilentChannels, epilogue, accumulate);
             return;
         }
         if (DirectConvChannelVector.Supports(g))
         {
-            DirectConvChannelVector.Forward(g, x, w, bias, y, pool, skipSilentChannels, epilogue);
+            DirectConvChannelVector.Forward(g, x, w, bias, y, pool, skipSilentChannels, epilogue, accumulate);
             return;
         }
         int G = GroupSize(g, pool.Count);
@@ -82,16 +83,17 @@ public static class Conv2dKernels
                 {
                     var src = tmp.AsSpan(co * ld + i * g.OutPlane, g.OutPlane);
                     var dst = y.AsSpan((n0 + i) * outImage + co * g.OutPlane, g.OutPlane);
-                    if (bias != null) TensorPrimitives.Add(src, bias[co], dst);
-                    else src.CopyTo(dst);
+                    if (accumulate) TensorPrimitives.Add(dst, src, dst);
+                    if (bias != null) TensorPrimitives.Add(accumulate ? dst : src, bias[co], dst);
+                    else if (!accumulate) src.CopyTo(dst);
                 }
         });
         if (epilogue != null) ConvEpilogueLoop.Apply(pool, g.N, y, outImage, epilogue);
     }
 
-    /// <summary>gx = ∂L/∂x given gy = ∂L/∂y (gx overwritten). Stride-1 convolutions run as a forward
-    /// convolution of gy with the flipped, transposed kernel; others go through col2im.</summary>
-    public static void BackwardData(Conv2dGeometry g, float[] gy, float[] w, float[] gx, WorkerPool? pool = null)
+    /// <summary>gx = ∂L/∂x given gy = ∂L/∂y (gx overwritten, or added into with <paramref name="accumulate"/>). Stride-1
+    /// convolutions run as a forward convolution of gy with the flipped, transposed kernel; others go through col2im.</summary>
+    public static void BackwardData(Conv2dGeometry g, float[] gy, float[] w, float[] gx, WorkerPool? pool = null, bool accumulate = false)
     {
         pool ??= WorkerPool.Shared;
         if (g.StrideH == 1 && g.StrideW == 1 && g.PadH <= g.KH - 1 && g.PadW <= g.KW - 1)
@@ -104,7 +106,7 @@ public static class Conv2dKernels
                 try
                 {
                     FlipTranspose(g, w, wt);
-                    Forward(gt, gy, wt, null, gx, pool);
+                    Forward(gt, gy, wt, null, gx, pool, accumulate: accumulate);
                 }
                 finally { ArrayPool<float>.Shared.Return(wt); }
                 return;
@@ -124,7 +126,7 @@ public static class Conv2dKernels
             for (int i = 0; i < count; i++)
             {
                 var dst = gx.AsSpan((n0 + i) * inImage, inImage);
-                dst.Clear();
+                if (!accumulate) dst.Clear();
                 Im2Col.Accumulate(g, col, ld, i * g.OutPlane, dst);
             }
         });

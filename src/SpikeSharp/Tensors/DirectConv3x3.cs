@@ -18,10 +18,10 @@ public static unsafe class DirectConv3x3
         Vector512.IsHardwareAccelerated && g.KH == 3 && g.KW == 3 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 1 && g.PadW == 1
         && (g.W == 32 || g.W == 16) && g.H % (g.W == 16 ? 2 : 1) == 0 && g.OutChannels % CoBlock == 0;
 
-    /// <summary>y = conv(x, w) + bias; with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
+    /// <summary>y = conv(x, w) + bias (y += that with <paramref name="accumulate"/>); with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
     /// image are skipped for that image. The epilogue runs on each output image right after it is written.</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels,
-        IConvEpilogue? epilogue = null)
+        IConvEpilogue? epilogue = null, bool accumulate = false)
     {
         int cin = g.InChannels, cout = g.OutChannels, h = g.H, width = g.W;
         int pw = width + 2, planeP = (h + 2) * pw + 16; // +16: the last row's vector loads may read past the padding
@@ -52,7 +52,7 @@ public static unsafe class DirectConv3x3
                     float* outBase = yp + n * outImage + cb * CoBlock * h * width;
                     int second = width == 32 ? 16 : pw;
                     for (int oh = 0; oh < h; oh += width == 32 ? 1 : 2)
-                        Tile(pp, planeP, pw, wp, cin, cb, active[..count], oh, second, outBase + oh * width, h * width);
+                        Tile(pp, planeP, pw, wp, cin, cb, active[..count], oh, second, outBase + oh * width, h * width, accumulate);
                     if (bias != null)
                         for (int c = 0; c < CoBlock; c++)
                             TensorPrimitives.Add(new Span<float>(outBase + c * h * width, h * width), bias[cb * CoBlock + c], new Span<float>(outBase + c * h * width, h * width));
@@ -65,7 +65,7 @@ public static unsafe class DirectConv3x3
     /// or two 16-wide rows (second vector one padded row down). The 32 outputs are contiguous in both cases.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile(float* pad, int planeP, int pw, float* wp, int cin, int cb, ReadOnlySpan<int> active, int oh, int secondOffset,
-        float* outRow, int outPlane)
+        float* outRow, int outPlane, bool accumulate)
     {
         Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default,
             e0 = default, e1 = default, f0 = default, f1 = default, g0 = default, g1 = default, h0 = default, h1 = default;
@@ -92,6 +92,18 @@ public static unsafe class DirectConv3x3
             }
         }
         float* o = outRow;
+        if (accumulate)
+        {
+            a0 += Vector512.Load(o); a1 += Vector512.Load(o + 16); o += outPlane;
+            b0 += Vector512.Load(o); b1 += Vector512.Load(o + 16); o += outPlane;
+            c0 += Vector512.Load(o); c1 += Vector512.Load(o + 16); o += outPlane;
+            d0 += Vector512.Load(o); d1 += Vector512.Load(o + 16); o += outPlane;
+            e0 += Vector512.Load(o); e1 += Vector512.Load(o + 16); o += outPlane;
+            f0 += Vector512.Load(o); f1 += Vector512.Load(o + 16); o += outPlane;
+            g0 += Vector512.Load(o); g1 += Vector512.Load(o + 16); o += outPlane;
+            h0 += Vector512.Load(o); h1 += Vector512.Load(o + 16);
+            o = outRow;
+        }
         a0.Store(o); a1.Store(o + 16); o += outPlane;
         b0.Store(o); b1.Store(o + 16); o += outPlane;
         c0.Store(o); c1.Store(o + 16); o += outPlane;

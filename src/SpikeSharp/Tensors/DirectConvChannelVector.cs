@@ -22,10 +22,10 @@ public static unsafe class DirectConvChannelVector
         Vector512.IsHardwareAccelerated && g.OutW % Pixels == 0 && g.OutChannels % CoBlock == 0 && g.StrideW is 1 or 2
         && g.ColRows <= 1152;
 
-    /// <summary>y = conv(x, w) + bias; with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
+    /// <summary>y = conv(x, w) + bias (y += that with <paramref name="accumulate"/>); with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
     /// image are left out of that image's reduction. The epilogue runs on each output image right after it is written.</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels,
-        IConvEpilogue? epilogue = null)
+        IConvEpilogue? epilogue = null, bool accumulate = false)
     {
         int cin = g.InChannels, cout = g.OutChannels, kk = g.KH * g.KW;
         int pw = g.W + 2 * g.PadW, planeP = (g.H + 2 * g.PadH) * pw;
@@ -69,8 +69,12 @@ public static unsafe class DirectConvChannelVector
                                 if (g.StrideW == 1) Tile<Step1>(src, op, rp, k, wp + cb, cout, tile);
                                 else Tile<Step2>(src, op, rp, k, wp + cb, cout, tile);
                                 // [pixel][channel] → [channel][pixel] in the output.
-                                for (int c = 0; c < CoBlock; c++)
-                                    for (int px = 0; px < Pixels; px++) dst[c * g.OutPlane + px] = tile[px * CoBlock + c];
+                                if (accumulate)
+                                    for (int c = 0; c < CoBlock; c++)
+                                        for (int px = 0; px < Pixels; px++) dst[c * g.OutPlane + px] += tile[px * CoBlock + c];
+                                else
+                                    for (int c = 0; c < CoBlock; c++)
+                                        for (int px = 0; px < Pixels; px++) dst[c * g.OutPlane + px] = tile[px * CoBlock + c];
                             }
                     if (bias != null)
                         for (int co = 0; co < cout; co++)

@@ -45,13 +45,14 @@ public static class ActivationOp
                 var gy = result.Grad;
                 if (gy == null) return;
                 using var _ = Profiler.Measure(f, "bwd", x.Value);
-                float[] gx = x.RequiresGrad ? x.GradBuffer().Data : Tensor.Scratch(x.Shape).Data;
+                var (gx, accumulate) = x.RequiresGrad ? x.GradTarget() : (Tensor.Scratch(x.Shape).Data, false);
                 // Parameter gradients are summed per chunk, then reduced in chunk order
                 // so the result does not depend on scheduling.
                 var partial = new float[chunks * ps.Count];
                 pool.For(chunks, (c, _) =>
                 {
                     int s = c * Chunk, len = Math.Min(Chunk, xd.Length - s);
+                    if (!accumulate) gx.AsSpan(s, len).Clear(); // cleared chunk by chunk, in cache, just before the rule adds into it
                     f.Backward(xd.AsSpan(s, len), yd.AsSpan(s, len), gy.Data.AsSpan(s, len), gx.AsSpan(s, len),
                         partial.AsSpan(c * ps.Count, ps.Count));
                 });

@@ -64,8 +64,8 @@ public static class BatchNormOp
                         d[ch] = -scale[ch] * sumGy[ch] / count - b[ch] * mean[ch];
                     }
                 }
-                bool accumulate = x.Grad != null;
-                BatchNormKernels.AffineGrad(gy.Data, x.Value.Data, n, c, s, a, b, d, x.GradBuffer().Data, accumulate);
+                var (gx, accumulate) = x.GradTarget();
+                BatchNormKernels.AffineGrad(gy.Data, x.Value.Data, n, c, s, a, b, d, gx, accumulate);
             });
         return result;
     }

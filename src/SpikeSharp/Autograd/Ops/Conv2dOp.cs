@@ -47,13 +47,8 @@ public static class Conv2dOp
                 if (x.RequiresGrad)
                 {
                     using var _ = Profiler.Measure("conv bwd-data", g);
-                    if (x.Grad == null) Conv2dKernels.BackwardData(g, gy.Data, w.Value.Data, x.GradBuffer().Data);
-                    else
-                    {
-                        var gx = Tensor.Scratch(x.Shape).Data;
-                        Conv2dKernels.BackwardData(g, gy.Data, w.Value.Data, gx);
-                        x.AccumulateGrad(gx);
-                    }
+                    var (gx, accumulate) = x.GradTarget();
+                    Conv2dKernels.BackwardData(g, gy.Data, w.Value.Data, gx, accumulate: accumulate);
                 }
             });
         return result;
