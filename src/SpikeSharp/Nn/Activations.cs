@@ -169,34 +169,37 @@ public sealed class QcfsActivation : Activation
 
     public override void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams)
     {
+        // ∂y/∂λ is 1 above λ and (y − z)/λ inside [0, λ]; the inside terms are summed first and divided once.
         float lam = PositiveLambda();
-        double gl = 0;
+        double above = 0, inside = 0;
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            Vector512<float> vl = Vector512.Create(lam), acc = Vector512<float>.Zero;
+            Vector512<float> vl = Vector512.Create(lam), accAbove = Vector512<float>.Zero, accInside = Vector512<float>.Zero;
             for (; i <= x.Length - 16; i += 16)
             {
                 var z = Load(x, i);
                 var g = Load(gy, i);
-                var above = Vector512.GreaterThan(z, vl);
-                var inside = Vector512.AndNot(Vector512.GreaterThanOrEqual(z, Vector512<float>.Zero), above);
-                (Load(gx, i) + (g & inside)).StoreUnsafe(ref MemoryMarshal.GetReference(gx), (nuint)i);
-                acc += (g & above) + ((g * (Load(y, i) - z) / vl) & inside);
+                var isAbove = Vector512.GreaterThan(z, vl);
+                var isInside = Vector512.AndNot(Vector512.GreaterThanOrEqual(z, Vector512<float>.Zero), isAbove);
+                (Load(gx, i) + (g & isInside)).StoreUnsafe(ref MemoryMarshal.GetReference(gx), (nuint)i);
+                accAbove += g & isAbove;
+                accInside += (g * (Load(y, i) - z)) & isInside;
             }
-            gl = Vector512.Sum(acc);
+            above = Vector512.Sum(accAbove);
+            inside = Vector512.Sum(accInside);
         }
         for (; i < x.Length; i++)
         {
             float z = x[i];
-            if (z > lam) gl += gy[i];
+            if (z > lam) above += gy[i];
             else if (z >= 0)
             {
                 gx[i] += gy[i];
-                gl += gy[i] * (y[i] - z) / lam;
+                inside += gy[i] * (y[i] - z);
             }
         }
-        gParams[0] += (float)gl;
+        gParams[0] += (float)(above + inside / lam);
     }
 }
 

@@ -104,8 +104,7 @@ internal static class Fusion
                 for (int c = 0; c < _scale.Length; c++)
                 {
                     var p = image.Slice(c * plane, plane);
-                    TensorPrimitives.Multiply(p, _scale[c], p);
-                    TensorPrimitives.Add(p, _shift![c], p);
+                    BatchNormKernels.AffinePlane(p, _scale[c], _shift![c], p);
                 }
             }
             if (_addend != null) TensorPrimitives.Add(image, _addend.AsSpan(row * image.Length, image.Length), image);
