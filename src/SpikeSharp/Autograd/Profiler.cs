@@ -19,15 +19,23 @@ public static class Profiler
         public double Seconds => (double)Ticks / Stopwatch.Frequency;
     }
 
+    /// <summary>The op name of the entry that holds the wall time between Start and Stop not spent in any timed op.</summary>
+    public const string Untimed = "(outside timed ops)";
+
     private static Dictionary<(string, string), Entry>? _entries;
+    private static long _started;
 
     /// <summary>Starts collecting (clearing earlier entries).</summary>
-    public static void Start() => _entries = new();
+    public static void Start() => (_entries, _started) = (new(), Stopwatch.GetTimestamp());
 
-    /// <summary>Stops collecting and returns the entries, most expensive first.</summary>
+    /// <summary>Stops collecting and returns the entries, most expensive first, with one <see cref="Untimed"/> entry for
+    /// the rest of the wall time (dispatch, allocation, untimed ops).</summary>
     public static List<Entry> Stop()
     {
-        var list = _entries?.Values.OrderByDescending(e => e.Ticks).ToList() ?? [];
+        if (_entries == null) return [];
+        long wall = Stopwatch.GetTimestamp() - _started;
+        var untimed = new Entry(Untimed, "") { Ticks = Math.Max(0, wall - _entries.Values.Sum(e => e.Ticks)), Calls = 1 };
+        var list = _entries.Values.Append(untimed).OrderByDescending(e => e.Ticks).ToList();
         _entries = null;
         return list;
     }
