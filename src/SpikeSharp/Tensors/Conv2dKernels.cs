@@ -19,8 +19,8 @@ public static class Conv2dKernels
         return Math.Min(byColumns, byWorkers);
     }
 
-    /// <summary>y = conv(x, w) + bias (bias may be null), or y += that with <paramref name="accumulate"/>. With <paramref name="skipSilentChannels"/>
-    /// (inference on spikes), input channels that are zero in every image of a group are left out of the im2col matrix
+    /// <summary>y = conv(x, w) + bias (bias may be null), or y += that with <paramref name="accumulate"/>. With
+    /// <paramref name="skipSilentChannels"/> (inference on spikes), input channels that are zero in every image of a group are left out of the im2col matrix
     /// and of the GEMM's K dimension: an analog input only pays for the zero scan, a spiking one skips its dead channels.
     /// An <paramref name="epilogue"/> runs on each output image right after it is written (direct kernels) or after the
     /// whole output (im2col, which works on groups of images).</summary>
@@ -84,8 +84,8 @@ public static class Conv2dKernels
                     var src = tmp.AsSpan(co * ld + i * g.OutPlane, g.OutPlane);
                     var dst = y.AsSpan((n0 + i) * outImage + co * g.OutPlane, g.OutPlane);
                     if (accumulate) TensorPrimitives.Add(dst, src, dst);
-                    if (bias != null) TensorPrimitives.Add(accumulate ? dst : src, bias[co], dst);
-                    else if (!accumulate) src.CopyTo(dst);
+                    else src.CopyTo(dst);
+                    if (bias != null) TensorPrimitives.Add(dst, bias[co], dst);
                 }
         });
         if (epilogue != null) ConvEpilogueLoop.Apply(pool, g.N, y, outImage, epilogue);

@@ -18,8 +18,9 @@ public static unsafe class DirectConv3x3
         Vector512.IsHardwareAccelerated && g.KH == 3 && g.KW == 3 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 1 && g.PadW == 1
         && (g.W == 32 || g.W == 16) && g.H % (g.W == 16 ? 2 : 1) == 0 && g.OutChannels % CoBlock == 0;
 
-    /// <summary>y = conv(x, w) + bias (y += that with <paramref name="accumulate"/>); with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
-    /// image are skipped for that image. The epilogue runs on each output image right after it is written.</summary>
+    /// <summary>y = conv(x, w) + bias (y += that with <paramref name="accumulate"/>); with
+    /// <paramref name="skipSilentChannels"/>, input channels that are all zero in an image are skipped for that image.
+    /// The epilogue runs on each output image right after it is written.</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels,
         IConvEpilogue? epilogue = null, bool accumulate = false)
     {

@@ -22,8 +22,9 @@ public static unsafe class DirectConvChannelVector
         Vector512.IsHardwareAccelerated && g.OutW % Pixels == 0 && g.OutChannels % CoBlock == 0 && g.StrideW is 1 or 2
         && g.ColRows <= 1152;
 
-    /// <summary>y = conv(x, w) + bias (y += that with <paramref name="accumulate"/>); with <paramref name="skipSilentChannels"/>, input channels that are all zero in an
-    /// image are left out of that image's reduction. The epilogue runs on each output image right after it is written.</summary>
+    /// <summary>y = conv(x, w) + bias (y += that with <paramref name="accumulate"/>); with
+    /// <paramref name="skipSilentChannels"/>, input channels that are all zero in an image are left out of that image's
+    /// reduction. The epilogue runs on each output image right after it is written.</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool pool, bool skipSilentChannels,
         IConvEpilogue? epilogue = null, bool accumulate = false)
     {
