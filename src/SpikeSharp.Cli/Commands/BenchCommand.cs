@@ -91,9 +91,10 @@ internal static class BenchCommand
     {
         double total = row.Profile!.Sum(e => e.Seconds);
         Console.WriteLine($"\nprofile of {row.Bench} (one repetition, {total * 1000:0.0} ms):");
-        Console.WriteLine($"  {"op",-22} {"shape",-34} {"calls",5} {"ms",8} {"%",5} {"GFLOP/s",8}");
+        int opWidth = row.Profile!.Max(e => e.Op.Length);
+        Console.WriteLine($"  {"op".PadRight(opWidth)} {"shape",-34} {"calls",5} {"ms",8} {"%",5} {"GFLOP/s",8}");
         foreach (var e in row.Profile!)
-            Console.WriteLine($"  {e.Op,-22} {e.Shape,-34} {e.Calls,5} {e.Seconds * 1000,8:0.00} {e.Seconds / total * 100,5:0.0} " +
+            Console.WriteLine($"  {e.Op.PadRight(opWidth)} {e.Shape,-34} {e.Calls,5} {e.Seconds * 1000,8:0.00} {e.Seconds / total * 100,5:0.0} " +
                 $"{(e.Flops > 0 ? (e.Flops / e.Seconds / 1e9).ToString("0", CultureInfo.InvariantCulture) : "-"),8}");
     }
 

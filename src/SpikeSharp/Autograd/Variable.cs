@@ -45,6 +45,15 @@ public class Variable
         else g.CopyTo(dst);
     }
 
+    /// <summary>Adds g into the gradient; where there is none yet, g itself becomes it (no copy), so the caller must not
+    /// change g afterwards.</summary>
+    public void AccumulateOwnedGrad(Tensor g)
+    {
+        if (Grad != null) AccumulateGrad(g.Data);
+        else if (g.Shape.AsSpan().SequenceEqual(Value.Shape)) Grad = g;
+        else throw new ArgumentException($"gradient of shape {g.ShapeString} for a value of shape {Value.ShapeString}");
+    }
+
     public void ZeroGrad() => Grad = null;
 
     public static implicit operator Variable(Tensor t) => new(t);

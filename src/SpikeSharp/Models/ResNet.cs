@@ -65,6 +65,19 @@ public sealed class BasicBlock : Module
             if (ReleasingArena is { } a && !ReferenceEquals(sc.Value.Data, x.Value.Data)) a.Release(sc.Value.Data);
             return spikes;
         }
+        if (Fusion.NormalizationsEnabled && OutputActivation is Activation { FusesWithBatchNorm: true } act
+            && Residual is ModuleChain { TailBatchNorm: { } bn } branch)
+        {
+            // The residual branch's last BN, the add and the output activation as one op.
+            Variable preBn = branch.ForwardAllButLast(x), sc = Shortcut.Forward(x);
+            var output = act.ForwardAfterBatchNorm(bn, preBn, sc);
+            if (ReleasingArena is { } a)
+            {
+                a.Release(preBn.Value.Data);
+                if (!ReferenceEquals(sc.Value.Data, x.Value.Data)) a.Release(sc.Value.Data);
+            }
+            return output;
+        }
         Variable residual = Residual.Forward(x), shortcut = Shortcut.Forward(x);
         var sum = ElementwiseOps.Add(residual, shortcut);
         var y = OutputActivation.Forward(sum);

@@ -57,9 +57,19 @@ public abstract class Activation : Module, IActivationFunction
 
     public abstract void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> gy, Span<float> gx, Span<float> gParams);
 
-    public override Variable Forward(Variable x)
+    public override Variable Forward(Variable x) => Finish(ActivationOp.Forward(x, this));
+
+    /// <summary>this(bn(x) [+ addend]) as one op (<see cref="BatchNormOp.ForwardActivation"/>), finished as <see cref="Forward(Variable)"/> is.</summary>
+    internal Variable ForwardAfterBatchNorm(BatchNorm bn, Variable x, Variable? addend) =>
+        Finish(BatchNormOp.ForwardActivation(x, bn.Weight, bn.Bias, bn.RunningMean.Data, bn.RunningVar.Data, bn.IsTraining, bn.Momentum, bn.Eps, addend, this));
+
+    /// <summary>Whether a preceding BN may run fused with this activation: false where the forward depends on how the
+    /// input is split into calls.</summary>
+    internal virtual bool FusesWithBatchNorm => true;
+
+    /// <summary>What every forward path does with the output: hands it to an active <see cref="ActivationRecorder"/>.</summary>
+    protected virtual Variable Finish(Variable y)
     {
-        var y = ActivationOp.Forward(x, this);
         ActivationRecorder.Record(this, y.Value);
         return y;
     }
@@ -141,7 +151,7 @@ public sealed class QcfsActivation : Activation
         _lambda = AddParameter("lambda", Tensor.Full(lambdaInit, 1), lambdaWeightDecay);
     }
 
-    public override Variable Forward(Variable x) => SpikeCountRegularizer.Apply(base.Forward(x), Lambda.Value.Data[0], _levels);
+    protected override Variable Finish(Variable y) => SpikeCountRegularizer.Apply(base.Finish(y), Lambda.Value.Data[0], _levels);
 
     /// <summary>The quantized value for one input; the reference for kernels and tests.</summary>
     public static float Quantize(float z, float lambda, int levels, float shift = 0.5f)
@@ -223,6 +233,9 @@ public sealed class NoisyQcActivation : Activation
     public override Parameter Lambda => _lambda;
     public override int? Levels => _levels;
     public float NoiseP { get; }
+
+    /// <summary>The noise hashes each value's index within its chunk, so the chunking must stay that of <see cref="ActivationOp"/>.</summary>
+    internal override bool FusesWithBatchNorm => false;
 
     public NoisyQcActivation(int levels, float lambdaInit = 5f, float noiseP = 0.1f, bool lambdaWeightDecay = true, int seed = 0)
     {

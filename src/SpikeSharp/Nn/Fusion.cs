@@ -22,13 +22,24 @@ public interface IConvOutputConsumer
     Variable EndFused(Tensor y);
 }
 
-/// <summary>Finds and runs the conv → [eval BN | identity]* → <see cref="IConvOutputConsumer"/> pattern for
-/// <see cref="ModuleChain"/> and residual blocks (inference only: nothing is fused while a tape is recording).</summary>
+/// <summary>Finds and runs fused patterns for <see cref="ModuleChain"/> and residual blocks: conv → [eval BN | identity]* →
+/// <see cref="IConvOutputConsumer"/> (inference only: nothing is fused into a convolution while a tape is recording), and
+/// BN → [+ shortcut] → activation (<see cref="BatchNormOp.ForwardActivation"/>, training and inference).</summary>
 internal static class Fusion
 {
     [ThreadStatic] private static bool t_off;
 
     public static bool ConvolutionsEnabled => Tape.Current == null && !t_off;
+
+    public static bool NormalizationsEnabled => !t_off;
+
+    /// <summary>True where children[i] is a BN and children[i + 1], before <paramref name="end"/>, an activation it can run fused with.</summary>
+    public static bool MatchNormalization(IReadOnlyList<KeyValuePair<string, Module>> children, int i, int end, out BatchNorm bn, out Activation activation)
+    {
+        bn = (children[i].Value as BatchNorm)!;
+        activation = (i + 1 < end ? children[i + 1].Value as Activation : null)!;
+        return NormalizationsEnabled && bn != null && activation is { FusesWithBatchNorm: true };
+    }
 
     /// <summary>Runs the modules one by one on this thread until disposed (the reference the fused paths are tested against).</summary>
     public static Scope Off()

@@ -15,6 +15,12 @@ public abstract class ModuleChain : Module
         return -1;
     }
 
+    /// <summary>The BN this chain ends in (a residual branch), or null.</summary>
+    internal BatchNorm? TailBatchNorm => Children.Count > 0 ? Children[^1].Value as BatchNorm : null;
+
+    /// <summary>Runs every child but the last (the <see cref="TailBatchNorm"/> a residual block fuses with its add and activation).</summary>
+    internal Variable ForwardAllButLast(Variable x) => Run(x, Children.Count - 1, null, null);
+
     /// <summary>consumer(chain(x) + addend), with the chain's last convolution, its BN, the add and the consumer fused into
     /// one pass (residual blocks in SNN inference). The chain must end in a convolution (<see cref="ConvolutionTail"/>).</summary>
     internal Variable ForwardInto(Variable x, IConvOutputConsumer consumer, Variable addend) => Run(x, ConvolutionTail(), consumer, addend);
@@ -42,6 +48,11 @@ public abstract class ModuleChain : Module
             {
                 Next(Fusion.RunConvolution(conv, convBn, x, null, consumer));
                 i = next;
+            }
+            else if (Fusion.MatchNormalization(children, i, end, out var bn, out var activation))
+            {
+                Next(activation.ForwardAfterBatchNorm(bn, x, null));
+                i++;
             }
             else Next(children[i].Value.Forward(x));
         }

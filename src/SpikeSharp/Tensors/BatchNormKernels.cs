@@ -35,16 +35,16 @@ public static class BatchNormKernels
     }
 
     /// <summary>y = scale[c]·x + shift[c] per channel.</summary>
-    public static void Affine(float[] x, int n, int c, int s, float[] scale, float[] shift, float[] y)
+    public static void Affine(float[] x, int n, int c, int s, float[] scale, float[] shift, float[] y) =>
+        WorkerPool.Shared.For(n, (i, _) => AffineImage(x, null, i, c, s, scale, shift, y.AsSpan(i * c * s, c * s)));
+
+    /// <summary>z = scale[c]·x + shift[c] over image i's planes, then + the addend's image i when there is one: the
+    /// pre-activation of a fused BN → [+ shortcut] → activation, with the bits of the separate affine and add.</summary>
+    public static void AffineImage(float[] x, float[]? addend, int i, int c, int s, float[] scale, float[] shift, Span<float> z)
     {
-        WorkerPool.Shared.For(n, (i, _) =>
-        {
-            for (int ch = 0; ch < c; ch++)
-            {
-                int o = (i * c + ch) * s;
-                AffinePlane(x.AsSpan(o, s), scale[ch], shift[ch], y.AsSpan(o, s));
-            }
-        });
+        int o = i * c * s;
+        for (int ch = 0; ch < c; ch++) AffinePlane(x.AsSpan(o + ch * s, s), scale[ch], shift[ch], z.Slice(ch * s, s));
+        if (addend != null) TensorPrimitives.Add(z, addend.AsSpan(o, c * s), z);
     }
 
     /// <summary>y = (x·scale) + shift, each operation rounded on its own (no fused multiply-add), so every caller (the
@@ -125,7 +125,7 @@ public static class BatchNormKernels
 
     /// <summary>(Σ gy, Σ gy·(x − mean)) over one plane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float SumGy, float SumGyX) GradSumsPlane(ReadOnlySpan<float> gy, ReadOnlySpan<float> x, float mean)
+    public static (float SumGy, float SumGyX) GradSumsPlane(ReadOnlySpan<float> gy, ReadOnlySpan<float> x, float mean)
     {
         ref float gr = ref MemoryMarshal.GetReference(gy), xr = ref MemoryMarshal.GetReference(x);
         var vm = Vector512.Create(mean);

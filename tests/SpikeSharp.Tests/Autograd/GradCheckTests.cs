@@ -86,6 +86,25 @@ public class GradCheckTests
         AssertGrad(() => BatchNormOp.Forward(x, g, b, (float[])rm.Clone(), (float[])rv.Clone(), training), x, g, b);
     }
 
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public void BatchNormFusedWithActivation(bool training, bool withAddend)
+    {
+        // Few values per channel and a small step: in training every value of a channel moves with each perturbation,
+        // and none may cross a kink for the difference to count.
+        var x = P(1, 2, 3, 3, 3);
+        var g = new Variable(TestUtil.RandomRange(2, 0.5f, 1.5f, 3), true);
+        var b = P(3, 3);
+        var rm = TestUtil.Random(4, 3).Data;
+        var rv = TestUtil.RandomRange(5, 0.5f, 2f, 3).Data;
+        var addend = withAddend ? P(6, 2, 3, 3, 3) : null;
+        var clip = new ClipActivation(1.2f); // kinks at 0 and λ, and a λ gradient
+        Variable[] inputs = withAddend ? [x, g, b, clip.Lambda, addend!] : [x, g, b, clip.Lambda];
+        AssertGrad(1e-3, () => BatchNormOp.ForwardActivation(x, g, b, (float[])rm.Clone(), (float[])rv.Clone(), training, 0.1f, 1e-5f, addend, clip), inputs);
+    }
+
     [Fact]
     public void Pools()
     {

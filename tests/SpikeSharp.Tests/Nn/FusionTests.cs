@@ -1,3 +1,5 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Autograd.Ops;
 using SpikeSharp.Conversion;
 using SpikeSharp.Models;
 using SpikeSharp.Nn;
@@ -78,5 +80,48 @@ public class FusionTests
         for (int i = 0; i < plain.Counts.Count; i++) Assert.Equal(plain.Counts[i], fused.Counts[i]);
         for (int i = 0; i < plain.Potentials.Count; i++) Assert.Equal(plain.Potentials[i], fused.Potentials[i]);
         Assert.True(plain.Counts.Skip(1).Sum(c => c.Sum()) > 0, "no spikes after the first layer: the test would prove nothing");
+    }
+
+    [Theory]
+    [InlineData("resnet20")]
+    [InlineData("vgg16")]
+    public void BatchNormFusedWithActivationTrainsLikeSeparateOps(string model)
+    {
+        int size = model == "vgg16" ? 32 : 16, batch = 4;
+        var x = new Tensor(TestUtil.Random(2, batch * 3 * size * size).Data, batch, 3, size, size);
+        int[] labels = [1, 7, 3, 3];
+        (Module Net, float[] Output, long Spikes) Step(bool fuse)
+        {
+            var net = ModelFactory.Create(new ModelSpec(model, 3, size, size, 10, 0.25f, ActivationSpec.Qcfs(4, 1f)), seed: 4);
+            using var off = fuse ? default(Fusion.Scope?) : Fusion.Off();
+            using var reg = SpikeCountRegularizer.Start(1e-3f);
+            using var tape = Tape.Start();
+            var y = net.Forward(x);
+            tape.Backward(CrossEntropyOp.Forward(y, labels));
+            return (net, (float[])y.Value.Data.Clone(), reg.SpikeCount);
+        }
+        var plain = Step(fuse: false);
+        var fused = Step(fuse: true);
+
+        Assert.Equal(plain.Output, fused.Output);
+        Assert.Equal(plain.Spikes, fused.Spikes);
+        Assert.True(plain.Spikes > 0);
+        var fusedParams = fused.Net.NamedParameters().ToDictionary(kv => kv.Key, kv => kv.Value);
+        foreach (var (name, p) in plain.Net.NamedParameters())
+        {
+            float[] expected = p.Grad!.Data, actual = fusedParams[name].Grad!.Data;
+            // λ's gradient is summed per image when fused and per chunk otherwise: equal up to rounding. The rest keep their bits.
+            if (name.EndsWith("lambda", StringComparison.Ordinal)) Assert.Equal(expected[0], actual[0], 1e-5f * Math.Max(1, Math.Abs(expected[0])));
+            else Assert.True(expected.AsSpan().SequenceEqual(actual), $"gradient of {name} differs");
+        }
+        var fusedState = fused.Net.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        foreach (var (name, t) in plain.Net.StateDict()) Assert.True(t.Data.AsSpan().SequenceEqual(fusedState[name].Data), $"{name} differs");
+
+        // Eval mode (running statistics) gives the same bits too.
+        plain.Net.Eval();
+        fused.Net.Eval();
+        float[] evalPlain;
+        using (Fusion.Off()) evalPlain = (float[])plain.Net.Forward(x).Value.Data.Clone();
+        Assert.Equal(evalPlain, fused.Net.Forward(x).Value.Data);
     }
 }
