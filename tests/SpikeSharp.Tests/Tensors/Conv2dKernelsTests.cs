@@ -61,6 +61,47 @@ public class Conv2dKernelsTests
         Conv2dKernels.BackwardData(g, y0, w, gxSum, accumulate: true);
         TestUtil.AssertClose(gx0.Zip(gxFresh, (a, c) => a + c).ToArray(), gxSum, 1e-5, 1e-5, "backward-data accumulate");
     }
+
+    /// <summary>The im2col/col2im paths at stride 2 (8 output channels keep the direct kernels out), whose rows are gathered
+    /// and scattered 16 at a time: forward, backward-data and weight gradient against their definitions.</summary>
+    [Theory]
+    [InlineData(3, 1, 32)] // 16 outputs per row: whole vectors
+    [InlineData(3, 1, 37)] // 19: vectors and a tail
+    [InlineData(1, 0, 34)] // 1×1 shortcut, 17
+    public void StridedColumnPathsMatchTheDefinition(int k, int pad, int size)
+    {
+        var g = new Conv2dGeometry(2, 5, size, size, 8, k, k, 2, 2, pad, pad);
+        var x = TestUtil.Random(1, g.N * g.InChannels * g.InPlane).Data;
+        var w = TestUtil.Random(2, g.OutChannels * g.ColRows).Data;
+        var gy = TestUtil.Random(3, g.N * g.OutChannels * g.OutPlane).Data;
+        double[] gx = new double[x.Length], gw = new double[w.Length];
+        for (int n = 0; n < g.N; n++)
+            for (int co = 0; co < g.OutChannels; co++)
+                for (int p = 0; p < g.OutPlane; p++)
+                {
+                    double gyv = gy[(n * g.OutChannels + co) * g.OutPlane + p];
+                    int oh = p / g.OutW, ow = p % g.OutW;
+                    for (int ci = 0; ci < g.InChannels; ci++)
+                        for (int kh = 0; kh < k; kh++)
+                            for (int kw = 0; kw < k; kw++)
+                            {
+                                int ih = oh * 2 - pad + kh, iw = ow * 2 - pad + kw;
+                                if ((uint)ih >= (uint)g.H || (uint)iw >= (uint)g.W) continue;
+                                int xi = ((n * g.InChannels + ci) * g.H + ih) * g.W + iw, wi = ((co * g.InChannels + ci) * k + kh) * k + kw;
+                                gx[xi] += gyv * w[wi];
+                                gw[wi] += gyv * x[xi];
+                            }
+                }
+        var y = new float[gy.Length];
+        Conv2dKernels.Forward(g, x, w, null, y);
+        TestUtil.AssertClose(DirectConv3x3Tests.Naive(g, x, w, null), y, 1e-4, 1e-4, "forward");
+        var gxOut = new float[x.Length];
+        Conv2dKernels.BackwardData(g, gy, w, gxOut);
+        TestUtil.AssertClose(gx.Select(v => (float)v).ToArray(), gxOut, 1e-4, 1e-4, "backward-data");
+        var gwOut = new float[w.Length];
+        Conv2dKernels.BackwardWeight(g, gy, x, gwOut, null);
+        TestUtil.AssertClose(gw.Select(v => (float)v).ToArray(), gwOut, 1e-4, 1e-4, "weight gradient");
+    }
 }
 
 public class DirectConv3x3Tests
