@@ -17,10 +17,12 @@ public static unsafe class DirectConvChannelVector
     private const int Pixels = 8, CoBlock = 32;
 
     /// <summary>Output rows in multiples of 8 pixels, output channels in multiples of 32, and a reduction short enough that
-    /// a 32-channel weight block (K × 32 floats) stays in L2 (measured against im2col: see docs/performance.md).</summary>
+    /// a 32-channel weight block (K × 32 floats) stays in L2 (measured against im2col: see docs/performance.md). Not 1×1:
+    /// its padded copy of every input image outweighs the few FMAs per output (ResNet's stride-2 shortcuts ran 2× faster
+    /// through im2col).</summary>
     public static bool Supports(Conv2dGeometry g) =>
         Vector512.IsHardwareAccelerated && g.OutW % Pixels == 0 && g.OutChannels % CoBlock == 0 && g.StrideW is 1 or 2
-        && g.ColRows <= 1152;
+        && g.ColRows <= 1152 && g.KH * g.KW > 1;
 
     /// <summary>y = conv(x, w) + bias (y += that with <paramref name="accumulate"/>); with
     /// <paramref name="skipSilentChannels"/>, input channels that are all zero in an image are left out of that image's
