@@ -36,9 +36,13 @@ internal static class Fusion
     /// <summary>True where children[i] is a BN and children[i + 1], before <paramref name="end"/>, an activation it can run fused with.</summary>
     public static bool MatchNormalization(IReadOnlyList<KeyValuePair<string, Module>> children, int i, int end, out BatchNorm bn, out Activation activation)
     {
-        bn = (children[i].Value as BatchNorm)!;
-        activation = (i + 1 < end ? children[i + 1].Value as Activation : null)!;
-        return NormalizationsEnabled && bn != null && activation is { FusesWithBatchNorm: true };
+        if (NormalizationsEnabled && children[i].Value is BatchNorm b && i + 1 < end && children[i + 1].Value is Activation { FusesWithBatchNorm: true } a)
+        {
+            (bn, activation) = (b, a);
+            return true;
+        }
+        (bn, activation) = (null!, null!);
+        return false;
     }
 
     /// <summary>Runs the modules one by one on this thread until disposed (the reference the fused paths are tested against).</summary>
@@ -109,16 +113,9 @@ internal static class Fusion
 
         public void Apply(Span<float> image, int row, int worker)
         {
-            if (_scale != null)
-            {
-                int plane = image.Length / _scale.Length;
-                for (int c = 0; c < _scale.Length; c++)
-                {
-                    var p = image.Slice(c * plane, plane);
-                    BatchNormKernels.AffinePlane(p, _scale[c], _shift![c], p);
-                }
-            }
-            if (_addend != null) TensorPrimitives.Add(image, _addend.AsSpan(row * image.Length, image.Length), image);
+            var addend = _addend != null ? _addend.AsSpan(row * image.Length, image.Length) : default;
+            if (_scale != null) BatchNormKernels.AffineImage(image, addend, _scale, _shift!, image);
+            else if (!addend.IsEmpty) TensorPrimitives.Add(image, addend, image);
             _inner.Apply(image, row, worker);
         }
     }

@@ -36,20 +36,21 @@ public static class BatchNormKernels
 
     /// <summary>y = scale[c]·x + shift[c] per channel.</summary>
     public static void Affine(float[] x, int n, int c, int s, float[] scale, float[] shift, float[] y) =>
-        WorkerPool.Shared.For(n, (i, _) => AffineImage(x, null, i, c, s, scale, shift, y.AsSpan(i * c * s, c * s)));
+        WorkerPool.Shared.For(n, (i, _) => AffineImage(x.AsSpan(i * c * s, c * s), default, scale, shift, y.AsSpan(i * c * s, c * s)));
 
-    /// <summary>z = scale[c]·x + shift[c] over image i's planes, then + the addend's image i when there is one: the
-    /// pre-activation of a fused BN → [+ shortcut] → activation, with the bits of the separate affine and add.</summary>
-    public static void AffineImage(float[] x, float[]? addend, int i, int c, int s, float[] scale, float[] shift, Span<float> z)
+    /// <summary>z = scale[c]·x + shift[c] over the channel planes of one image [C, S], then + addend unless it is empty: the
+    /// current of a fused conv → BN → [+ shortcut] and the pre-activation of a fused BN → [+ shortcut] → activation, with
+    /// the bits of the separate affine and add. x and z may be the same span.</summary>
+    public static void AffineImage(ReadOnlySpan<float> x, ReadOnlySpan<float> addend, float[] scale, float[] shift, Span<float> z)
     {
-        int o = i * c * s;
-        for (int ch = 0; ch < c; ch++) AffinePlane(x.AsSpan(o + ch * s, s), scale[ch], shift[ch], z.Slice(ch * s, s));
-        if (addend != null) TensorPrimitives.Add(z, addend.AsSpan(o, c * s), z);
+        int s = x.Length / scale.Length;
+        for (int ch = 0; ch < scale.Length; ch++) AffinePlane(x.Slice(ch * s, s), scale[ch], shift[ch], z.Slice(ch * s, s));
+        if (!addend.IsEmpty) TensorPrimitives.Add(z, addend, z);
     }
 
     /// <summary>y = (x·scale) + shift, each operation rounded on its own (no fused multiply-add), so every caller (the
     /// training op, eval mode, the fused inference epilogue) gets the same bits. x and y may be the same span.</summary>
-    public static void AffinePlane(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
+    private static void AffinePlane(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
     {
         ref float xr = ref MemoryMarshal.GetReference(x), yr = ref MemoryMarshal.GetReference(y);
         int i = 0;

@@ -56,14 +56,21 @@ public static class ActivationOp
                     f.Backward(xd.AsSpan(s, len), yd.AsSpan(s, len), gy.Data.AsSpan(s, len), gx.AsSpan(s, len),
                         partial.AsSpan(c * ps.Count, ps.Count));
                 });
-                for (int j = 0; j < ps.Count; j++)
-                {
-                    if (!ps[j].RequiresGrad) continue;
-                    float sum = 0;
-                    for (int c = 0; c < chunks; c++) sum += partial[c * ps.Count + j];
-                    ps[j].GradBuffer().Data[0] += sum;
-                }
+                AddParameterGradients(ps, partial, chunks, ps.Count, 0);
             });
         return result;
+    }
+
+    /// <summary>Adds each scalar parameter's gradient, summed over per-item partials (item k's sum for parameter j at
+    /// partial[k·stride + offset + j]) in item order, so the result does not depend on scheduling.</summary>
+    internal static void AddParameterGradients(IReadOnlyList<Parameter> ps, float[] partial, int items, int stride, int offset)
+    {
+        for (int j = 0; j < ps.Count; j++)
+        {
+            if (!ps[j].RequiresGrad) continue;
+            float sum = 0;
+            for (int k = 0; k < items; k++) sum += partial[k * stride + offset + j];
+            ps[j].GradBuffer().Data[0] += sum;
+        }
     }
 }

@@ -47,15 +47,18 @@ public static class BatchNormOp
             throw new ArgumentException($"batchnorm + add: the addend {addend.Value.ShapeString} does not match the input {x.Value.ShapeString}");
         var norm = Normalization.Of(x.Value, gamma, beta, runningMean, runningVar, training, momentum, eps);
         int image = norm.C * norm.S;
-        float[] xd = x.Value.Data, sd = addend?.Value.Data ?? [];
+        float[] xd = x.Value.Data;
+        float[]? sd = addend?.Value.Data;
         var a = Tensor.Scratch(x.Shape);
         float[] ad = a.Data;
-        WorkerPool.Shared.For(norm.N, (i, _) =>
+        // Image i's pre-activation, BN(x) [+ addend], in this worker's scratch.
+        Span<float> PreActivation(int i)
         {
             var z = ThreadScratch.Get(0, image).AsSpan(0, image);
-            BatchNormKernels.AffineImage(xd, addend == null ? null : sd, i, norm.C, norm.S, norm.Scale, norm.Shift, z);
-            f.Forward(z, ad.AsSpan(i * image, image));
-        });
+            BatchNormKernels.AffineImage(xd.AsSpan(i * image, image), sd != null ? sd.AsSpan(i * image, image) : default, norm.Scale, norm.Shift, z);
+            return z;
+        }
+        WorkerPool.Shared.For(norm.N, (i, _) => f.Forward(PreActivation(i), ad.AsSpan(i * image, image)));
 
         var ps = f.ActivationParameters;
         bool record = Tape.IsRecording(x, gamma, beta) || (Tape.Current != null && ((addend?.RequiresGrad ?? false) || ps.Any(p => p.RequiresGrad)));
@@ -73,12 +76,10 @@ public static class BatchNormOp
                 var partial = new float[norm.N * stride];
                 WorkerPool.Shared.For(norm.N, (i, _) =>
                 {
-                    var z = ThreadScratch.Get(0, image).AsSpan(0, image);
-                    BatchNormKernels.AffineImage(xd, addend == null ? null : sd, i, c, norm.S, norm.Scale, norm.Shift, z);
                     var g = gz.Data.AsSpan(i * image, image);
                     g.Clear();
                     var p = partial.AsSpan(i * stride, stride);
-                    f.Backward(z, ad.AsSpan(i * image, image), ga.Data.AsSpan(i * image, image), g, p[(2 * c)..]);
+                    f.Backward(PreActivation(i), ad.AsSpan(i * image, image), ga.Data.AsSpan(i * image, image), g, p[(2 * c)..]);
                     for (int ch = 0; ch < c; ch++)
                         (p[ch], p[c + ch]) = BatchNormKernels.GradSumsPlane(g.Slice(ch * norm.S, norm.S), xd.AsSpan(i * image + ch * norm.S, norm.S), norm.Mean[ch]);
                 });
@@ -90,13 +91,7 @@ public static class BatchNormOp
                     sumGy[ch] = (float)sa;
                     sumGyXhat[ch] = (float)(sb * norm.InvStd[ch]);
                 }
-                for (int j = 0; j < ps.Count; j++)
-                {
-                    if (!ps[j].RequiresGrad) continue;
-                    float sum = 0;
-                    for (int i = 0; i < norm.N; i++) sum += partial[i * stride + 2 * c + j];
-                    ps[j].GradBuffer().Data[0] += sum;
-                }
+                ActivationOp.AddParameterGradients(ps, partial, norm.N, stride, 2 * c);
                 norm.Backward(x, gamma, beta, gz.Data, sumGy, sumGyXhat);
                 if (addend is { RequiresGrad: true }) addend.AccumulateOwnedGrad(gz);
             });
