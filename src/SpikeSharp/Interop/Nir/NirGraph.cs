@@ -46,7 +46,7 @@ public sealed class NirGraph
     /// <summary>Writes the graph to a new HDF5 file at <paramref name="path"/> (truncating it).</summary>
     public void Write(string path)
     {
-        using var f = Hdf5File.Create(path);
+        var f = new Hdf5Writer();
         f.WriteString("version", Version);
         f.CreateGroup("node");
         f.WriteString("node/type", "NIRGraph");
@@ -61,9 +61,10 @@ public sealed class NirGraph
         }
         f.WriteStrings("node/edges", Edges.SelectMany(e => new[] { e.Source, e.Target }).ToArray(), Edges.Count, 2);
         if (Metadata.Count > 0) { f.CreateGroup("node/metadata"); WriteValues(f, "node/metadata", Metadata); }
+        f.Save(path);
     }
 
-    private static void WriteValues(Hdf5File f, string group, Dictionary<string, NirValue> values)
+    private static void WriteValues(Hdf5Writer f, string group, Dictionary<string, NirValue> values)
     {
         foreach (var (key, v) in values)
         {

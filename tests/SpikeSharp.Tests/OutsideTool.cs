@@ -1,0 +1,99 @@
+using Xunit;
+
+namespace SpikeSharp.Tests;
+
+/// <summary>
+/// Checks that need something beyond the .NET SDK (Debian's python3 and its packages, root-proof read-only
+/// directories). Where it is missing the test is skipped with the reason, so a bare machine passes and the test report
+/// says what was not checked; with SPIKESHARP_REQUIRE_TOOLS=1 (set by .ci/run, which installs them all) a missing one
+/// fails instead.
+/// </summary>
+public static class OutsideTool
+{
+    public sealed class Tool(string name, string install, Func<bool> present)
+    {
+        private readonly Lazy<bool> _present = new(present);
+        public string Name { get; } = name;
+        public string Install { get; } = install;
+        public bool Present => _present.Value;
+    }
+
+    public static readonly Tool Python3 = new("/usr/bin/python3", "apt-get install python3", () => Runs("-c", "pass"));
+    public static readonly Tool H5py = new("h5py", "apt-get install python3-h5py", () => Python3.Present && Runs("-c", "import h5py"));
+    public static readonly Tool Pil = new("PIL", "apt-get install python3-pil", () => Python3.Present && Runs("-c", "import PIL"));
+
+    private static bool Runs(params string[] pythonArgs)
+    {
+        try { return TestUtil.Python(pythonArgs).Code == 0; }
+        catch (System.ComponentModel.Win32Exception) { return false; } // no /usr/bin/python3, or not executable
+    }
+
+    private static bool Required => Environment.GetEnvironmentVariable("SPIKESHARP_REQUIRE_TOOLS") == "1";
+
+    /// <summary>Skips the calling test (or fails it under SPIKESHARP_REQUIRE_TOOLS=1) when <paramref name="tool"/> is missing.</summary>
+    public static void Require(Tool tool)
+    {
+        if (tool.Present) return;
+        Unavailable($"{tool.Name} is not installed ({tool.Install})");
+    }
+
+    /// <summary>Skips (or, where tools are required, fails) with <paramref name="reason"/>.</summary>
+    public static void Unavailable(string reason)
+    {
+        Assert.False(Required, $"SPIKESHARP_REQUIRE_TOOLS=1 but {reason}");
+        throw new SkipException(reason);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="dir"/> unwritable until disposed: mode 0555, and where that is not enforced (root ignores
+    /// permission bits) the immutable attribute (<c>chattr +i</c>), which binds root too.
+    /// </summary>
+    public static IDisposable ReadOnlyDirectory(string dir)
+    {
+        if (OperatingSystem.IsWindows()) Unavailable("directory permissions are a Unix test");
+        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute |
+            UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        var restore = new Restore(dir, immutable: false);
+        if (!CanCreateFileIn(dir))
+            return restore;
+        restore.Immutable = Chattr("+i", dir);
+        if (restore.Immutable && !CanCreateFileIn(dir)) return restore;
+        restore.Dispose();
+        Unavailable("running as root, and chattr +i is not supported on this file system: no directory is read-only to this process");
+        return null!; // unreachable: Unavailable throws
+    }
+
+    private sealed class Restore(string dir, bool immutable) : IDisposable
+    {
+        public bool Immutable { get; set; } = immutable;
+
+        public void Dispose()
+        {
+            if (Immutable) Chattr("-i", dir);
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    private static bool Chattr(string flag, string path)
+    {
+        try
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("chattr", [flag, path]) { RedirectStandardError = true, RedirectStandardOutput = true };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            p.WaitForExit();
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception) { return false; } // no chattr on this machine
+    }
+
+    private static bool CanCreateFileIn(string dir)
+    {
+        try
+        {
+            using var _ = new FileStream(Path.Combine(dir, ".probe"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            return true;
+        }
+        catch (UnauthorizedAccessException) { return false; }
+        catch (IOException) { return false; }
+    }
+}
