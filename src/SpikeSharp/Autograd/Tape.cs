@@ -2,7 +2,7 @@ namespace SpikeSharp.Autograd;
 
 /// <summary>
 /// Records backward rules while a forward pass runs and replays them in reverse. Ops call
-/// <see cref="Record"/> only when <see cref="IsRecording"/> says some input needs a gradient; without an
+/// <see cref="Record"/> only when <see cref="IsRecording(Variable)"/> says some input needs a gradient; without an
 /// active tape (inference) nothing is saved for backward. One tape is active per thread.
 /// </summary>
 public sealed class Tape : IDisposable

@@ -50,7 +50,7 @@ public static class CheckpointFiles
     }
 
     /// <summary>Reads a checkpoint directory written by <see cref="Save"/> (or by Python, same layout): the state dict
-    /// in file order (non-F32 tensors converted as <see cref="Safetensors.Read"/> documents) and the model JSON text.</summary>
+    /// in file order (non-F32 tensors converted as <see cref="Safetensors.Read(string)"/> documents) and the model JSON text.</summary>
     /// <exception cref="SpikeSharpException">The directory or one of its two files is missing (the message names the
     /// path), or a file is malformed (an <see cref="InvalidFileException"/> naming it).</exception>
     public static (IReadOnlyDictionary<string, Tensor> state, string json) Load(string dir)

@@ -3,7 +3,7 @@ using SpikeSharp.Tensors;
 
 namespace SpikeSharp.Interop;
 
-/// <summary>The tensors and metadata of a safetensors file, as returned by <see cref="Safetensors.Read"/>.</summary>
+/// <summary>The tensors and metadata of a safetensors file, as returned by <see cref="Safetensors.Read(string)"/>.</summary>
 /// <param name="Path">The file they were read from (used in error messages).</param>
 /// <param name="Tensors">Every tensor converted to float32, in the order their data appears in the file.</param>
 /// <param name="Metadata">The <c>__metadata__</c> string map, in header order; empty when the file has none.</param>

@@ -96,7 +96,7 @@ public static unsafe class DirectConvChannelVector
     private struct Step2 : IStep { public static int Value => 2; }
 
     /// <summary>8 pixels (input step <typeparamref name="TStep"/> apart) × 32 output channels in 16 accumulators, summed over
-    /// the k (channel, tap) pairs, stored [pixel][channel] to <paramref name="tile"/>. (No stackalloc in here: it makes the
+    /// the k (channel, tap) pairs, stored [pixel][channel] to <paramref name="t"/>. (No stackalloc in here: it makes the
     /// JIT spill every accumulator on each iteration.)</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<TStep>(float* src, int* offsets, int* rows, int k, float* weights, int ldw, float* t)

@@ -2,7 +2,7 @@ namespace SpikeSharp.Tensors;
 
 /// <summary>
 /// Reuses the large arrays of activations and gradients across training or inference steps. While an arena is
-/// active on a thread, <see cref="Tensor.Scratch"/> takes arrays from its free lists (keyed by length); when the
+/// active on a thread, <see cref="Tensor.Scratch(int[])"/> takes arrays from its free lists (keyed by length); when the
 /// scope ends, every array rented in it goes back. Fresh arrays are expensive here: the OS zero-fills each new page
 /// (measured: 12 ms to allocate and touch 8 MB, 0.1 ms to refill it), and a ResNet-20 step touches ~600 MB.
 /// NOTE: a tensor made inside a scope is valid only until the scope ends; copy what must outlive it.
