@@ -91,7 +91,7 @@ internal static class DemoCommand
         return cmd;
     }
 
-    private static JsonObject Raster(string checkpoint, ImageDataset test, int steps)
+    private static JsonObject Raster(string checkpoint, ImageSet test, int steps)
     {
         var cp = Checkpoint.Load(checkpoint);
         var snn = Converter.Convert(cp.Model);

@@ -55,7 +55,7 @@ internal static class EvaluateCommand
             if (n <= 0) throw new SpikeSharpException($"--limit must be > 0, got {n}");
             test = test.Take(Math.Min(n, test.Count));
         }
-        ImageDataset? train = null;
+        ImageSet? train = null;
         try { train = Datasets.Load(cp.Data.Dataset, dataDir, train: true); }
         catch (SpikeSharpException) { /* calibration data is optional; methods that need it say so */ }
         return progress.Run(tracker =>

@@ -29,7 +29,7 @@ internal static class ExportCommand
             int steps = r.GetValue(timesteps);
             if (steps <= 0) throw new SpikeSharpException($"--timesteps must be a positive integer, got {steps}");
             var m = ConversionMethods.Create(r.GetValue(method)!, r.GetValue(presim), calibrationSteps: steps); // dual-phase calibrates for the exported T
-            ImageDataset? train = null;
+            ImageSet? train = null;
             if (r.GetValue(data) is { } dataDir) train = Datasets.Load(Checkpoint.Load(dir).Data.Dataset, dataDir, train: true);
             var result = NirExporter.Export(dir, m, steps, r.GetValue(outFile)!, train, msg => Console.Error.WriteLine(msg));
             Console.WriteLine($"wrote {result.Path}: NIR {NirGraph.Version} graph, {result.Nodes} nodes, {result.Edges} edges (method {m.Name}, T = {steps})");

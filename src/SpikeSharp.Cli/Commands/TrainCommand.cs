@@ -124,10 +124,10 @@ internal static class TrainCommand
     }
 
     /// <summary>CIFAR architectures take at least 32×32 inputs: smaller images are padded (28 → 32).</summary>
-    public static (int C, int H, int W) DefaultInputShape(string model, ImageDataset data) =>
+    public static (int C, int H, int W) DefaultInputShape(string model, ImageSet data) =>
         model == "cnn-small" ? (data.Channels, data.Height, data.Width) : (data.Channels, Math.Max(32, data.Height), Math.Max(32, data.Width));
 
-    private static IReadOnlyList<EpochResult> Run(Trainer trainer, ImageDataset train, ImageDataset test, string outDir, bool resume, CliProgress progress)
+    private static IReadOnlyList<EpochResult> Run(Trainer trainer, ImageSet train, ImageSet test, string outDir, bool resume, CliProgress progress)
     {
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };

@@ -17,9 +17,9 @@ namespace SpikeSharp.Conversion;
 public sealed class ConversionEvaluator
 {
     public required string CheckpointDir { get; init; }
-    public required ImageDataset Test { get; init; }
+    public required ImageSet Test { get; init; }
     /// <summary>Training images for calibration (threshold balancing, methods that calibrate); may be null.</summary>
-    public ImageDataset? Train { get; init; }
+    public ImageSet? Train { get; init; }
     public int BatchSize { get; init; } = 128;
     public EnergyModel Energy { get; init; } = EnergyModel.Fp32;
     public Action<string>? Log { get; init; }

@@ -1,4 +1,4 @@
-// Turns an ImageDataset into shuffled, augmented batches prepared on one background thread while the caller computes.
+// Turns an ImageSet into shuffled, augmented batches prepared in the background while the caller computes.
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using SpikeSharp.Tensors;
@@ -20,8 +20,10 @@ public sealed record Batch(Tensor Images, int[] Labels)
 }
 
 /// <summary>
-/// Batches an <see cref="ImageDataset"/> through a <see cref="TransformSpec"/>. Each <see cref="Epoch"/> decodes
-/// and augments on one background thread, at most <see cref="Prefetch"/> finished batches ahead of the caller.
+/// Batches an <see cref="ImageSet"/> through a <see cref="TransformSpec"/>. Each <see cref="Epoch"/> reads and
+/// augments on one background thread (and, for sets that decode files, on <see cref="ImageSet.ReadWorkers"/> threads
+/// per batch), at most <see cref="Prefetch"/> finished batches ahead of the caller. <see cref="Statistics"/> says how
+/// fast images were read and how long the caller waited for them.
 /// The sample order depends only on (seed, epoch) and each sample's augmentation only on (seed, epoch, dataset
 /// index), so results are identical whatever the timing, batch size or machine. Errors on the background thread
 /// are rethrown to the caller with their original type; disposing the loader (or leaving a <c>foreach</c> early)
@@ -35,7 +37,7 @@ public sealed class DataLoader : IDisposable
     // Distinct key paths of the random streams (see Rng.Create).
     private const ulong ShuffleStream = 1, SampleStream = 2;
 
-    private readonly ImageDataset _data;
+    private readonly ImageSet _data;
     private readonly TransformSpec _transform;
     private readonly bool _shuffle, _train, _dropLast;
     private readonly ulong _seed;
@@ -49,7 +51,7 @@ public sealed class DataLoader : IDisposable
 
     /// <summary>Prepares a loader; the transform is validated against the dataset here, not in the background.</summary>
     /// <exception cref="SpikeSharpException">Batch size below 1, or the transform does not fit the images.</exception>
-    public DataLoader(ImageDataset data, int batchSize, TransformSpec transform, bool shuffle, bool train, int seed, bool dropLast = false)
+    public DataLoader(ImageSet data, int batchSize, TransformSpec transform, bool shuffle, bool train, int seed, bool dropLast = false)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(transform);
@@ -72,7 +74,12 @@ public sealed class DataLoader : IDisposable
     public int BatchesPerEpoch { get; }
 
     /// <summary>The dataset being batched.</summary>
-    public ImageDataset Data => _data;
+    public ImageSet Data => _data;
+
+    /// <summary>Images read, time spent reading them and time the caller waited, over every epoch so far.</summary>
+    public LoaderStatistics Statistics => _stats.Snapshot(_data.ReadWorkers);
+
+    private readonly StatisticsCounter _stats = new();
 
     /// <summary>The per-image pipeline.</summary>
     public TransformSpec Transform => _transform;
@@ -131,17 +138,28 @@ public sealed class DataLoader : IDisposable
     {
         public readonly Queue<BatchBuffer> Full = new();
         public readonly BatchBuffer? Tail;
-        public readonly ImageTransform Transform;
+        /// <summary>One transform and one read buffer per reading thread.</summary>
+        public readonly System.Collections.Concurrent.ConcurrentBag<(ImageTransform Transform, byte[] Scratch)> Workers = new();
+        public readonly int OutputSize;
+        private readonly DataLoader _loader;
 
         public Buffers(DataLoader loader)
         {
+            _loader = loader;
             var t = loader._transform;
-            Transform = new ImageTransform(t, loader._data.Channels, loader._data.Height, loader._data.Width);
+            OutputSize = t.Channels * t.Height * t.Width;
             int fullBatches = loader._data.Count / loader.BatchSize;
             int batches = Math.Min(fullBatches, Prefetch + 2); // ready + being filled + held by the caller
             int tail = loader._dropLast ? 0 : loader._data.Count % loader.BatchSize;
             for (int i = 0; i < batches; i++) Full.Enqueue(new BatchBuffer(loader.BatchSize, t, isTail: false));
             if (tail > 0) Tail = new BatchBuffer(tail, t, isTail: true);
+        }
+
+        public (ImageTransform Transform, byte[] Scratch) TakeWorker()
+        {
+            if (Workers.TryTake(out var w)) return w;
+            var d = _loader._data;
+            return (new ImageTransform(_loader._transform, d.Channels, d.Height, d.Width), new byte[d.ImageSize]);
         }
     }
 
@@ -192,9 +210,12 @@ public sealed class DataLoader : IDisposable
             batch = null!;
             ObjectDisposedException.ThrowIf(_loader._disposed, _loader);
             Slot slot;
+            long waitStart = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
-                if (!_ready.TryTake(out slot, Timeout.Infinite, _cancel.Token)) return false;
+                bool got = _ready.TryTake(out slot, Timeout.Infinite, _cancel.Token);
+                _loader._stats.AddWait(System.Diagnostics.Stopwatch.GetElapsedTime(waitStart));
+                if (!got) return false;
             }
             catch (OperationCanceledException)
             {
@@ -230,25 +251,22 @@ public sealed class DataLoader : IDisposable
             {
                 var data = _loader._data;
                 int[] order = _loader.Order(_epoch);
-                int batchSize = _loader.BatchSize, size = _buffers.Transform.OutputSize;
-                bool train = _loader._train;
-                var hook = _loader.BeforeSample;
+                int batchSize = _loader.BatchSize;
+                var parallel = new ParallelOptions { MaxDegreeOfParallelism = data.ReadWorkers, CancellationToken = token };
                 for (int b = 0; b < _loader.BatchesPerEpoch; b++)
                 {
                     int start = b * batchSize, count = Math.Min(batchSize, data.Count - start);
                     var buffer = count == batchSize ? _free.Take(token) : _buffers.Tail!;
-                    var batch = buffer.Batch;
-                    var images = batch.Images.Data;
-                    for (int k = 0; k < count; k++)
+                    long readStart = System.Diagnostics.Stopwatch.GetTimestamp();
+                    if (data.ReadWorkers == 1) Fill(buffer.Batch, order, start, 0, count, token);
+                    else
                     {
-                        token.ThrowIfCancellationRequested();
-                        int index = order[start + k];
-                        hook?.Invoke(index);
-                        var rng = Rng.Create(_loader._seed, SampleStream, (ulong)(long)_epoch, (ulong)index);
-                        _buffers.Transform.Apply(data.Image(index), images.AsSpan(k * size, size), train, ref rng);
-                        batch.Labels[k] = data.Labels[index];
-                        batch.Indices[k] = index;
+                        // Images are independent (each has its own random stream): split the batch into one range per worker.
+                        int parts = Math.Min(data.ReadWorkers * 4, count);
+                        try { Parallel.For(0, parts, parallel, p => Fill(buffer.Batch, order, start, p * count / parts, (p + 1) * count / parts, token)); }
+                        catch (AggregateException e) { ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw(); }
                     }
+                    _loader._stats.AddRead(count, System.Diagnostics.Stopwatch.GetElapsedTime(readStart));
                     _ready.Add(new Slot(buffer, null), token);
                 }
             }
@@ -266,5 +284,59 @@ public sealed class DataLoader : IDisposable
                 _ready.CompleteAdding();
             }
         }
+
+        /// <summary>Reads and transforms the batch positions [from, to) on the calling thread.</summary>
+        private void Fill(Batch batch, int[] order, int start, int from, int to, CancellationToken token)
+        {
+            var data = _loader._data;
+            var hook = _loader.BeforeSample;
+            int size = _buffers.OutputSize;
+            var images = batch.Images.Data;
+            var (transform, scratch) = _buffers.TakeWorker();
+            try
+            {
+                for (int k = from; k < to; k++)
+                {
+                    token.ThrowIfCancellationRequested();
+                    int index = order[start + k];
+                    hook?.Invoke(index);
+                    var rng = Rng.Create(_loader._seed, SampleStream, (ulong)(long)_epoch, (ulong)index);
+                    var image = data.Read(index, scratch, _loader._train, ref rng);
+                    transform.Apply(image, images.AsSpan(k * size, size), _loader._train, ref rng);
+                    batch.Labels[k] = data.Labels[index];
+                    batch.Indices[k] = index;
+                }
+            }
+            finally { _buffers.Workers.Add((transform, scratch)); }
+        }
     }
+
+    /// <summary>Thread-safe sums behind <see cref="Statistics"/>.</summary>
+    private sealed class StatisticsCounter
+    {
+        private long _images, _readTicks, _waitTicks;
+
+        public void AddRead(int images, TimeSpan elapsed)
+        {
+            Interlocked.Add(ref _images, images);
+            Interlocked.Add(ref _readTicks, elapsed.Ticks);
+        }
+
+        public void AddWait(TimeSpan elapsed) => Interlocked.Add(ref _waitTicks, elapsed.Ticks);
+
+        public LoaderStatistics Snapshot(int workers) => new(Interlocked.Read(ref _images),
+            TimeSpan.FromTicks(Interlocked.Read(ref _readTicks)).TotalSeconds, TimeSpan.FromTicks(Interlocked.Read(ref _waitTicks)).TotalSeconds, workers);
+    }
+}
+
+/// <summary>What a <see cref="DataLoader"/> did so far.</summary>
+/// <param name="Images">Images read and transformed.</param>
+/// <param name="ReadSeconds">Wall time the background thread spent reading and transforming batches (not waiting for
+/// the caller to free a buffer).</param>
+/// <param name="WaitSeconds">Wall time the caller spent waiting for a batch: near 0 when data loading keeps up.</param>
+/// <param name="Workers">Threads reading in parallel.</param>
+public sealed record LoaderStatistics(long Images, double ReadSeconds, double WaitSeconds, int Workers)
+{
+    /// <summary>Images per second the loader produces while it works: its capacity, whatever the caller's pace.</summary>
+    public double ImagesPerSecond => ReadSeconds > 0 ? Images / ReadSeconds : 0;
 }

@@ -108,5 +108,5 @@ public sealed record TransformSpec(
     }
 
     /// <summary>Checks the options against a dataset's image geometry.</summary>
-    public void Validate(ImageDataset data) => Validate(data.Channels, data.Height, data.Width, $"'{data.Name}'");
+    public void Validate(ImageSet data) => Validate(data.Channels, data.Height, data.Width, $"'{data.Name}'");
 }

@@ -47,7 +47,7 @@ public sealed class Trainer
     }
 
     /// <summary>Runs the remaining epochs. With <paramref name="resume"/>, continues from outDir/last if present.</summary>
-    public IReadOnlyList<EpochResult> Run(ImageDataset train, ImageDataset test, string outDir, bool resume = false,
+    public IReadOnlyList<EpochResult> Run(ImageSet train, ImageSet test, string outDir, bool resume = false,
         CancellationToken cancel = default)
     {
         EnsureWritable(outDir);

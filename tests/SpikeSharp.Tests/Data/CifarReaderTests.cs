@@ -57,7 +57,7 @@ public sealed class CifarReaderTests
         var data = Datasets.Load("cifar100", dir.Path, train: true);
 
         Assert.Equal((4, 100, "cifar100"), (data.Count, data.Classes, data.Name));
-        Assert.Equal(pixels, data.Pixels);
+        Assert.Equal(pixels, Assert.IsType<ImageDataset>(data).Pixels);
         Assert.Equal([99, 0, 42, 7], data.Labels);
         Assert.Equal(1, Datasets.Load("CIFAR100", dir.Path, train: false).Count);
     }

@@ -43,7 +43,7 @@ public abstract class ConversionMethod
 }
 
 /// <summary>Training images for calibration, with the checkpoint's evaluation transform; null images when none exist.</summary>
-public sealed record CalibrationData(Data.ImageDataset? Train, Data.TransformSpec Transform, int BatchSize, Action<string>? Log);
+public sealed record CalibrationData(Data.ImageSet? Train, Data.TransformSpec Transform, int BatchSize, Action<string>? Log);
 
 /// <summary>QCFS (Bu et al., ICLR 2022; spec §1): θ = λ, v(0) = θ/2, fire on v ≥ θ, soft reset, direct input.</summary>
 public sealed class QcfsConversion : ConversionMethod

@@ -255,7 +255,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
         return sum!;
     }
 
-    private double ValidationAccuracy(SpikingNetwork snn, ImageDataset valid, CalibrationData data)
+    private double ValidationAccuracy(SpikingNetwork snn, ImageSet valid, CalibrationData data)
     {
         using var loader = new DataLoader(valid, data.BatchSize, data.Transform, shuffle: false, train: false, seed: 0);
         var correct = new long[CalibrationSteps];

@@ -27,7 +27,7 @@ public static class NirExporter
     /// needs training images, and writes the NIR file atomically (temp file + rename; nothing is left on failure).</summary>
     /// <param name="train">training images: required for ReLU checkpoints (threshold balancing) and dual-phase</param>
     public static NirExportResult Export(string checkpointDir, ConversionMethod method, int steps, string outPath,
-        ImageDataset? train = null, Action<string>? log = null)
+        ImageSet? train = null, Action<string>? log = null)
     {
         if (steps <= 0) throw new SpikeSharpException($"--timesteps must be a positive integer, got {steps}");
         method.Validate(steps);
