@@ -44,6 +44,32 @@ internal static class CliOptions
         Interop.AtomicFile.WriteAllText(path, node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
+    /// <summary>The flags that say how <c>--dataset imagefolder</c> files become images (the crop is the model's input).</summary>
+    public sealed class ImageFolderFlags
+    {
+        public Option<int?> Resize { get; } = Make<int?>("--resize",
+            "image folders: the shorter side before the center crop (default: 256 for a 224 crop, the crop × 256/224 otherwise)");
+        public Option<bool> SkipBadImages { get; } = Make<bool>("--skip-bad-images",
+            "image folders: decode every file first and leave out the unreadable ones (counted) instead of stopping at the first");
+
+        public Data.ImageFolderOptions For(ParseResult r, int channels, int height, int width) =>
+            new(channels, height, width, r.GetValue(Resize) ?? 0, r.GetValue(SkipBadImages));
+
+        /// <summary>Adds both options to <paramref name="command"/>.</summary>
+        public void AddTo(Command command)
+        {
+            command.Options.Add(Resize);
+            command.Options.Add(SkipBadImages);
+        }
+    }
+
+    /// <summary>Prints what loading an image folder left out, if anything.</summary>
+    public static void ReportSkipped(Data.ImageSet set)
+    {
+        if (set is Data.ImageFolder { Skipped: > 0 } f)
+            Console.Error.WriteLine($"note: {f.Directory}: left out {f.Skipped} unreadable image file(s) (--skip-bad-images); {f.Count} images remain");
+    }
+
     /// <summary>True when stdout is a terminal (progress bars, colour); false for pipes, files and CI logs.</summary>
     public static bool Interactive => !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") == null;
 }

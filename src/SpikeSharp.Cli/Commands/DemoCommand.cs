@@ -51,7 +51,7 @@ internal static class DemoCommand
                 (train, test) = (train.Take(Math.Min(n, train.Count)), test.Take(Math.Min(Math.Max(4, n / 4), test.Count)));
             }
             var (c, h, w) = TrainCommand.DefaultInputShape(r.GetValue(model)!, train);
-            var spec = new ModelSpec(r.GetValue(model)!, c, h, w, Datasets.ClassCount(dsName), 1f, ActivationSpec.Qcfs(4, 8f));
+            var spec = new ModelSpec(r.GetValue(model)!, c, h, w, train.Classes, 1f, ActivationSpec.Qcfs(4, 8f));
             // Digits and other grayscale sets must not be flipped; CIFAR gets crop + flip.
             bool gray = train.Channels == 1;
             var options = new TrainOptions { Epochs = r.GetValue(epochs), LearningRate = 0.1f, CropPadding = gray ? 0 : 4, HorizontalFlip = !gray };

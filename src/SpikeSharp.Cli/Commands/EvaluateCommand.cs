@@ -27,16 +27,18 @@ internal static class EvaluateCommand
         var energy = CliOptions.Make<string>("--energy", $"energy preset: {string.Join(", ", EnergyModel.Presets.Select(p => p.Name))}", "45nm-fp32");
         var quiet = CliOptions.Quiet();
         var json = CliOptions.JsonOut();
+        var folder = new CliOptions.ImageFolderFlags();
         var cmd = new Command("evaluate", "Evaluate a checkpoint as an ANN and, converted with each method, as an SNN.\n\nExample:\n  " +
             "spikesharp evaluate --checkpoint runs/r20/best --data ../shared/datasets/fashion-mnist --method qcfs --timesteps 1,2,4,8,16,32 --json eval.json")
         { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, energy, quiet, json };
+        folder.AddTo(cmd);
         cmd.SetAction(r => Program.Guard(() =>
         {
             var steps = CliOptions.ParseIntList(r.GetValue(timesteps)!, "--timesteps");
             var methods = (r.GetValue(method) ?? []).SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries))
                 .Select(m => ConversionMethods.Create(m, r.GetValue(presim), r.GetValue(calImages), r.GetValue(calSteps))).ToList();
             var report = Evaluate(r.GetValue(checkpoint)!, r.GetValue(data)!, methods, steps, r.GetValue(batch), r.GetValue(limit),
-                EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)));
+                EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)), (c, h, w) => folder.For(r, c, h, w));
             Console.Write(report.ToTable());
             CliOptions.WriteJson(r.GetValue(json), report.ToJson());
             return Program.Ok;
@@ -45,18 +47,22 @@ internal static class EvaluateCommand
     }
 
     public static EvaluationReport Evaluate(string checkpointDir, string dataDir, IReadOnlyList<ConversionMethod> methods, int[] steps,
-        int batch, int? limit, EnergyModel energy, CliProgress progress)
+        int batch, int? limit, EnergyModel energy, CliProgress progress, Func<int, int, int, ImageFolderOptions>? folder = null)
     {
         if (batch <= 0) throw new SpikeSharpException($"--batch must be > 0, got {batch}");
         var cp = Checkpoint.Load(checkpointDir);
-        var test = Datasets.Load(cp.Data.Dataset, dataDir, train: false);
+        // An image folder is decoded to the model's input size.
+        var folderOptions = folder?.Invoke(cp.Spec.InChannels, cp.Spec.Height, cp.Spec.Width)
+            ?? new ImageFolderOptions(cp.Spec.InChannels, cp.Spec.Height, cp.Spec.Width);
+        var test = Datasets.Load(cp.Data.Dataset, dataDir, train: false, folderOptions);
+        CliOptions.ReportSkipped(test);
         if (limit is { } n)
         {
             if (n <= 0) throw new SpikeSharpException($"--limit must be > 0, got {n}");
             test = test.Take(Math.Min(n, test.Count));
         }
         ImageSet? train = null;
-        try { train = Datasets.Load(cp.Data.Dataset, dataDir, train: true); }
+        try { train = Datasets.Load(cp.Data.Dataset, dataDir, train: true, folderOptions); }
         catch (SpikeSharpException) { /* calibration data is optional; methods that need it say so */ }
         return progress.Run(tracker =>
         {

@@ -21,6 +21,8 @@ internal static class ExportCommand
         var cmd = new Command("export", "Export a checkpoint's converted SNN.\n\nExample:\n  " +
             "spikesharp export --checkpoint runs/demo/best --format nir --out demo.nir --method qcfs --timesteps 8")
         { checkpoint, format, outFile, method, timesteps, presim, data };
+        var folder = new CliOptions.ImageFolderFlags();
+        folder.AddTo(cmd);
         cmd.SetAction(r => Program.Guard(() =>
         {
             string fmt = r.GetValue(format)!;
@@ -30,7 +32,12 @@ internal static class ExportCommand
             if (steps <= 0) throw new SpikeSharpException($"--timesteps must be a positive integer, got {steps}");
             var m = ConversionMethods.Create(r.GetValue(method)!, r.GetValue(presim), calibrationSteps: steps); // dual-phase calibrates for the exported T
             ImageSet? train = null;
-            if (r.GetValue(data) is { } dataDir) train = Datasets.Load(Checkpoint.Load(dir).Data.Dataset, dataDir, train: true);
+            if (r.GetValue(data) is { } dataDir)
+            {
+                var cp = Checkpoint.Load(dir);
+                train = Datasets.Load(cp.Data.Dataset, dataDir, train: true, folder.For(r, cp.Spec.InChannels, cp.Spec.Height, cp.Spec.Width));
+                CliOptions.ReportSkipped(train);
+            }
             var result = NirExporter.Export(dir, m, steps, r.GetValue(outFile)!, train, msg => Console.Error.WriteLine(msg));
             Console.WriteLine($"wrote {result.Path}: NIR {NirGraph.Version} graph, {result.Nodes} nodes, {result.Edges} edges (method {m.Name}, T = {steps})");
             Console.WriteLine("lost in export (kept as metadata where noted):");

@@ -47,6 +47,8 @@ internal static class TrainCommand
             model, dataset, data, outDir, activation, levels, epochs, batch, lr, wd, seed, width, preset, resume, inputShape, limit,
             optimizer, augment, lambdaInit, spikeBeta, initFrom, schedule, labelSmoothing, wdExempt, quiet, json,
         };
+        var folder = new CliOptions.ImageFolderFlags();
+        folder.AddTo(cmd);
         cmd.SetAction(r => Program.Guard(() =>
         {
             var p = r.GetValue(preset) is { } pn ? TrainPresets.Get(pn) : null;
@@ -82,16 +84,23 @@ internal static class TrainCommand
             Trainer.EnsureWritable(r.GetValue(outDir)!); // before loading data: a bad --out fails in a second, not after minutes
             string dsName = r.GetValue(dataset)!;
             string dataDir = r.GetValue(data)!;
-            var train = Datasets.Load(dsName, dataDir, train: true);
-            var test = Datasets.Load(dsName, dataDir, train: false);
+            (int C, int H, int W)? shape = r.GetValue(inputShape) is { } s ? CliOptions.ParseShape(s, "--input-shape") : null;
+            bool folderSet = Datasets.Canonical(dsName) == Datasets.ImageFolderName;
+            // Image folders are decoded to the model's input (default 3x224x224); their augmentation is the
+            // random-resized crop, which replaces the padded crop.
+            var folderOptions = shape is var (fc, fh, fw) ? folder.For(r, fc, fh, fw) : folder.For(r, 3, 224, 224);
+            if (folderSet) opts = opts with { CropPadding = 0 };
+            var train = Datasets.Load(dsName, dataDir, train: true, folderOptions);
+            var test = Datasets.Load(dsName, dataDir, train: false, folderOptions);
+            CliOptions.ReportSkipped(train);
+            CliOptions.ReportSkipped(test);
             if (r.GetValue(limit) is { } n)
             {
                 if (n <= 0) throw new SpikeSharpException($"--limit must be > 0, got {n}");
                 train = train.Take(Math.Min(n, train.Count));
             }
-            var (c, h, w) = r.GetValue(inputShape) is { } s ? CliOptions.ParseShape(s, "--input-shape")
-                : DefaultInputShape(r.GetValue(model)!, train);
-            var spec = new ModelSpec(r.GetValue(model)!, c, h, w, Datasets.ClassCount(dsName), r.GetValue(width), act);
+            var (c, h, w) = shape ?? DefaultInputShape(r.GetValue(model)!, train);
+            var spec = new ModelSpec(r.GetValue(model)!, c, h, w, train.Classes, r.GetValue(width), act);
             var norm = Datasets.DefaultNormalization(dsName);
             var trainer = new Trainer(spec, opts, new DataInfo(Datasets.Canonical(dsName), norm.Mean, norm.Std));
             if (r.GetValue(initFrom) is { } init)

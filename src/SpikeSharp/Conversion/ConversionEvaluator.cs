@@ -58,7 +58,8 @@ public sealed class ConversionEvaluator
             reports.Add(SnnReport.From(method.Name, method.Description, calImages, calData, result, timesteps, Energy, sw.Elapsed.TotalSeconds,
                 method.CalibrationSummary));
         }
-        return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, Test.Count, annAccuracy, macs, Energy, reports, CheckpointDir);
+        return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, Test.Count, annAccuracy, macs, Energy, reports, CheckpointDir,
+            loader.Statistics);
     }
 
     /// <summary>Threshold balancing for ReLU checkpoints needs calibration images: the first 512 training images.</summary>

@@ -30,7 +30,7 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
 /// rates, synaptic operations and energy. Serializes to the stable JSON of CLI.md and to a Markdown table.
 /// </summary>
 public sealed record EvaluationReport(string Model, string Dataset, int TestImages, double AnnAccuracy, long MacsPerImage,
-    EnergyModel Energy, IReadOnlyList<SnnReport> Snn, string Checkpoint)
+    EnergyModel Energy, IReadOnlyList<SnnReport> Snn, string Checkpoint, Data.LoaderStatistics? TestData = null)
 {
     public double AnnEnergyPj => Energy.Ann(MacsPerImage);
 
@@ -79,6 +79,11 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
             ["energy_model"] = Energy.Name,
             ["energy_formula"] = Energy.Formula,
             ["snn"] = snn,
+            ["test_data_loading"] = TestData is { } d ? new JsonObject
+            {
+                ["images"] = d.Images, ["read_seconds"] = d.ReadSeconds, ["images_per_second"] = d.ImagesPerSecond,
+                ["threads"] = d.Workers, ["compute_waited_seconds"] = d.WaitSeconds,
+            } : null,
         };
     }
 
@@ -94,6 +99,8 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                 sb.AppendLine(string.Create(inv,
                     $"{s.Method,-11} {s.ExtraSteps,5} {t,4} {acc,9:P2} {(acc - AnnAccuracy) * 100,7:+0.00;-0.00} {s.FiringRateByT[t],7:0.0000} {s.SopsByT[t] / 1e6,9:0.00}M {s.EnergyPjByT[t] / 1e6,7:0.000}µJ {s.EnergyPjByT[t] / AnnEnergyPj,6:0.00}x"));
         sb.AppendLine($"energy: {Energy.Formula}");
+        if (TestData is { Images: > 0 } d)
+            sb.AppendLine(string.Create(inv, $"data: {d.Images} test images read (every pass) at {d.ImagesPerSecond:0} images/s on {d.Workers} thread(s); compute waited {d.WaitSeconds:0.00} s for data"));
         sb.AppendLine("'extra' = steps simulated before the counted steps t (pre-simulation/calibration); total latency = extra + t.");
         return sb.ToString();
     }

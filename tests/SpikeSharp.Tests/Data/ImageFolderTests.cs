@@ -189,3 +189,61 @@ public class ImageFolderTests(ITestOutputHelper output)
         Assert.Equal(train.ReadWorkers, stats.Workers);
     }
 }
+
+/// <summary><c>import</c> of an ONNX ResNet-20 for image folders, then <c>evaluate</c> on the fixture folder end to end:
+/// the ANN accuracy must equal the imported model run on the Pillow/torchvision tensors of the same images.</summary>
+[Collection("cli")]
+public sealed class ImageFolderCliTests
+{
+    [Fact]
+    public void ImportThenEvaluate_ReadsTheFolder_SkipsTheCorruptFile_AndAgreesWithPillowTensors()
+    {
+        using var tmp = new TempDirectory();
+        string root = Path.Combine(AppContext.BaseDirectory, "Fixtures", "imagefolder");
+        string onnx = Path.Combine(AppContext.BaseDirectory, "Fixtures", "import", "resnet20_w0.125_opset9_bn.onnx");
+        var (code, _, err) = Cli.CliTests.Run("import", "--from", onnx, "--arch", "resnet20", "--width", "0.125", "--input-shape", "3x32x32",
+            "--dataset", "imagefolder", "--out", tmp.Combine("ckpt"));
+        Assert.True(code == 0, err);
+
+        // Without --skip-bad-images the corrupt file stops the run before any work, naming the file.
+        (code, _, err) = Cli.CliTests.Run("evaluate", "--checkpoint", tmp.Combine("ckpt"), "--data", root, "--resize", "36", "--json", tmp.Combine("bad.json"));
+        Assert.Equal(2, code);
+        Assert.Contains("broken.jpg", err);
+        Assert.False(File.Exists(tmp.Combine("bad.json")));
+
+        string json = tmp.Combine("eval.json");
+        (code, string stdout, err) = Cli.CliTests.Run("evaluate", "--checkpoint", tmp.Combine("ckpt"), "--data", root, "--resize", "36",
+            "--skip-bad-images", "--method", "qcfs", "--timesteps", "1,2,4", "--json", json);
+        Assert.True(code == 0, err);
+        Assert.Contains("left out 1 unreadable image file(s)", err);
+        Assert.Contains("images/s", stdout);
+        var doc = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal(7, (int)doc["test_images"]!);
+        Assert.Equal("imagefolder", (string)doc["dataset"]!);
+        Assert.True((double)doc["test_data_loading"]!["images_per_second"]! > 0);
+        Assert.True((long)doc["test_data_loading"]!["images"]! >= 14); // the ANN pass and the SNN pass
+
+        // The same model on the tensors torchvision + Pillow made (expected/*.eval), normalized with ImageNet's statistics.
+        var cp = SpikeSharp.Interop.Checkpoint.Load(tmp.Combine("ckpt"));
+        cp.Model.Eval();
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "expected.json"))).RootElement;
+        var norm = Datasets.DefaultNormalization("imagefolder");
+        var samples = expected.GetProperty("splits").GetProperty("val").GetProperty("samples").EnumerateArray()
+            .Where(s => s[0].GetString() != expected.GetProperty("corrupt").GetString()).ToList();
+        var x = new SpikeSharp.Tensors.Tensor(samples.Count, 3, 32, 32);
+        for (int i = 0; i < samples.Count; i++)
+        {
+            string name = expected.GetProperty("images").EnumerateArray().Single(im => im.GetProperty("file").GetString() == samples[i][0].GetString()).GetProperty("name").GetString()!;
+            var pixels = File.ReadAllBytes(Path.Combine(root, "expected", name + ".eval"));
+            for (int k = 0; k < pixels.Length; k++) x.Data[i * pixels.Length + k] = (pixels[k] / 255f - norm.MeanOf(k / 1024)) / norm.StdOf(k / 1024);
+        }
+        var logits = cp.Model.Forward(new SpikeSharp.Autograd.Variable(x)).Value;
+        int correct = 0;
+        for (int i = 0; i < samples.Count; i++)
+        {
+            var row = logits.Data.AsSpan(i * 10, 10);
+            if (row.IndexOf(System.Numerics.Tensors.TensorPrimitives.Max(row)) == samples[i][1].GetInt32()) correct++;
+        }
+        Assert.Equal((double)correct / samples.Count, (double)doc["ann_accuracy"]!, 12);
+    }
+}
