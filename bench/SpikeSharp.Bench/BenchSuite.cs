@@ -46,6 +46,7 @@ public static class BenchSuite
         new("snn_vgg16_T8", "SNN inference of VGG-16, T = 8, layer-major", c => SnnInference(c, "vgg16", 8)),
         new("snn_resnet20_T4", "SNN inference of ResNet-20, T = 4, layer-major", c => SnnInference(c, "resnet20", 4)),
         new("snn_resnet20_T8", "SNN inference of ResNet-20, T = 8, layer-major", c => SnnInference(c, "resnet20", 8)),
+        new("decode_imagefolder", "image-folder loading: 500×375 JPEGs decoded, resized to 256 and center-cropped to 224", DecodeImageFolder),
     ];
 
     public static IReadOnlyList<Entry> All => Entries;
@@ -198,6 +199,35 @@ public static class BenchSuite
         return new BenchRow($"snn_{model}_T{steps}", sec, 2.0 * macs * steps * c.Batch / sec / 1e9, c.Batch / sec,
             $"mean firing rate {(double)spikes / neurons:0.0000} (random weights, θ = 1, like the baseline; BN folded); GFLOP/s counts the dense work; " +
             $"activations and potentials: {arena.Bytes >> 20} MiB");
+    }
+
+    /// <summary>One epoch of a DataLoader over JPEGs of ImageNet's typical size (written once into a temporary
+    /// folder with Skia's encoder, quality 90), evaluation transform at 224: the loader's images/s on its decode threads.</summary>
+    private static BenchRow DecodeImageFolder(BenchContext c)
+    {
+        const int images = 256;
+        string root = Path.Combine(Path.GetTempPath(), "spikesharp-bench-jpeg-500x375");
+        string classDir = Path.Combine(root, "val", "a");
+        if (!Directory.Exists(classDir) || Directory.GetFiles(classDir).Length != images)
+        {
+            Directory.CreateDirectory(classDir);
+            var rng = new Random(3);
+            using var bitmap = new SkiaSharp.SKBitmap(500, 375);
+            for (int i = 0; i < images; i++)
+            {
+                for (int y = 0; y < 375; y++)
+                    for (int x = 0; x < 500; x++)
+                        bitmap.SetPixel(x, y, new SkiaSharp.SKColor((byte)(x / 2 + rng.Next(24)), (byte)(y / 2 + i), (byte)((x ^ y) & 255)));
+                using var data = SkiaSharp.SKImage.FromBitmap(bitmap).Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 90);
+                File.WriteAllBytes(Path.Combine(classDir, $"{i:D4}.jpg"), data.ToArray());
+            }
+        }
+        var set = Data.Datasets.Load(Data.Datasets.ImageFolderName, root, train: false);
+        var transform = Data.TransformSpec.ForEval(3, 224, 224, Data.Datasets.DefaultNormalization(Data.Datasets.ImageFolderName));
+        using var loader = new Data.DataLoader(set, Math.Min(c.Batch, images), transform, shuffle: false, train: false, seed: 0);
+        double sec = Median(() => { foreach (var _ in loader.Epoch(0)) { } }, c with { Profile = false });
+        return new BenchRow("decode_imagefolder", sec / images * c.Batch, ImagesPerSecond: images / sec,
+            Note: $"{set.ReadWorkers} decode threads; seconds are per batch of {c.Batch}");
     }
 
     private static float[] Fill(int n, Random rng)
