@@ -100,7 +100,7 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                     $"{s.Method,-11} {s.ExtraSteps,5} {t,4} {acc,9:P2} {(acc - AnnAccuracy) * 100,7:+0.00;-0.00} {s.FiringRateByT[t],7:0.0000} {s.SopsByT[t] / 1e6,9:0.00}M {s.EnergyPjByT[t] / 1e6,7:0.000}µJ {s.EnergyPjByT[t] / AnnEnergyPj,6:0.00}x"));
         sb.AppendLine($"energy: {Energy.Formula}");
         if (TestData is { Images: > 0 } d)
-            sb.AppendLine(string.Create(inv, $"data: {d.Images} test images read (every pass) at {d.ImagesPerSecond:0} images/s on {d.Workers} thread(s); compute waited {d.WaitSeconds:0.00} s for data"));
+            sb.AppendLine(string.Create(inv, $"data: {d.Images} test-image reads (the ANN and every method pass) at {d.ImagesPerSecond:0} images/s on {d.Workers} thread(s); compute waited {d.WaitSeconds:0.00} s for data"));
         sb.AppendLine("'extra' = steps simulated before the counted steps t (pre-simulation/calibration); total latency = extra + t.");
         return sb.ToString();
     }

@@ -103,7 +103,8 @@ public static class ReportWriter
         var tsAll = methods.SelectMany(m => ByT(m["accuracy_by_t"]).Select(p => (double)p.T)).Distinct().OrderBy(t => t).ToList();
         if (tsAll.Count > 0) accSeries.Add(("ANN", tsAll.Select(t => (t, ann)).ToList()));
         double yMin = Math.Max(0, Math.Floor(accSeries.SelectMany(s => s.Item2).Select(p => p.Item2).DefaultIfEmpty(0).Min() * 10) / 10);
-        charts.Add(SvgCharts.Line("Accuracy vs time steps t", "time step t (log scale)", "accuracy", accSeries, logX: true, yMin, 1, v => Pct(v)));
+        charts.Add(SvgCharts.Line("Accuracy vs time steps t", "time step t (log scale)", "accuracy", accSeries, logX: true, yMin, 1, v => Pct(v),
+            (v, decimals) => (v * 100).ToString("F" + Math.Max(0, decimals - 2), Inv) + " %"));
         if (methods.Count > 0)
         {
             var layers = methods[0]["firing_rate_by_layer"]!.AsArray().Select(l => l!["layer"]!.GetValue<string>()).ToList();

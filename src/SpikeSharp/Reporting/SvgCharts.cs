@@ -14,22 +14,41 @@ public static class SvgCharts
     private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
     private static string E(string s) => WebUtility.HtmlEncode(s);
 
-    /// <summary>One line per series over shared x values; y is clamped to [yMin, yMax].</summary>
+    /// <summary>Axis ticks at 1, 2, 2.5 or 5 × 10^k, about <paramref name="target"/> intervals, covering [lo, hi]
+    /// (the first and last tick are the axis ends), and the decimals their labels need.</summary>
+    internal static (double[] Ticks, int Decimals) NiceTicks(double lo, double hi, int target = 5)
+    {
+        if (!(hi > lo)) hi = lo + (lo == 0 ? 1 : Math.Abs(lo) * 0.1);
+        double raw = (hi - lo) / target, magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        double step = new[] { 1, 2, 2.5, 5, 10 }.Select(m => m * magnitude).First(s => s >= raw * 0.999);
+        double first = Math.Floor(lo / step + 1e-9) * step, last = Math.Ceiling(hi / step - 1e-9) * step;
+        int n = (int)Math.Round((last - first) / step);
+        var ticks = Enumerable.Range(0, n + 1).Select(i => Math.Round(first + i * step, 12)).ToArray();
+        int decimals = Math.Max(0, -(int)Math.Floor(Math.Log10(step) + 1e-9) + (step / Math.Pow(10, Math.Floor(Math.Log10(step) + 1e-9)) == 2.5 ? 1 : 0));
+        return (ticks, decimals);
+    }
+
+    private static string TickLabel(double v, int decimals) => v.ToString("F" + decimals, CultureInfo.InvariantCulture);
+
+    /// <summary>One line per series over shared x values; the y axis spans nice ticks around [yMin, yMax], labelled by
+    /// <paramref name="tickLabel"/> (value, decimals), and points show <paramref name="yFormat"/> on hover.</summary>
     public static string Line(string title, string xLabel, string yLabel, IReadOnlyList<(string Name, IReadOnlyList<(double X, double Y)> Points)> series,
-        bool logX, double yMin, double yMax, Func<double, string> yFormat)
+        bool logX, double yMin, double yMax, Func<double, string> yFormat, Func<double, int, string>? tickLabel = null)
     {
         var xs = series.SelectMany(s => s.Points.Select(p => p.X)).Distinct().OrderBy(x => x).ToList();
         if (xs.Count == 0) return "";
+        var (ticks, decimals) = NiceTicks(yMin, yMax);
+        (yMin, yMax) = (ticks[0], ticks[^1]);
+        tickLabel ??= TickLabel;
         double Tx(double x) => logX ? Math.Log2(x) : x;
         double x0 = Tx(xs[0]), x1 = Math.Max(Tx(xs[^1]), x0 + 1e-9);
         double Px(double x) => Left + (Tx(x) - x0) / (x1 - x0) * (W - Left - Right);
         double Py(double y) => Top + (1 - (Math.Clamp(y, yMin, yMax) - yMin) / (yMax - yMin)) * (H - Top - Bottom);
         var sb = Begin(title);
-        for (int i = 0; i <= 4; i++)
+        foreach (double y in ticks)
         {
-            double y = yMin + (yMax - yMin) * i / 4;
             sb.Append($"<line x1='{Left}' x2='{W - Right}' y1='{F(Py(y))}' y2='{F(Py(y))}' stroke='#ddd'/>");
-            sb.Append($"<text x='{Left - 6}' y='{F(Py(y) + 4)}' text-anchor='end'>{E(yFormat(y))}</text>");
+            sb.Append($"<text x='{Left - 6}' y='{F(Py(y) + 4)}' text-anchor='end'>{E(tickLabel(y, decimals))}</text>");
         }
         foreach (var x in xs)
             sb.Append($"<text x='{F(Px(x))}' y='{H - Bottom + 16}' text-anchor='middle'>{F(x)}</text>");
@@ -45,22 +64,23 @@ public static class SvgCharts
         return End(sb);
     }
 
-    /// <summary>Grouped bars: one group per category, one bar per series.</summary>
+    /// <summary>Grouped bars: one group per category, one bar per series; the y axis runs from 0 to a nice tick at or
+    /// above the largest value, and bars show <paramref name="yFormat"/> on hover.</summary>
     public static string Bars(string title, string yLabel, IReadOnlyList<string> categories, IReadOnlyList<(string Name, IReadOnlyList<double> Values)> series,
         Func<double, string> yFormat, bool rotateLabels = false)
     {
-        double max = Math.Max(1e-12, series.SelectMany(s => s.Values).DefaultIfEmpty(0).Max());
+        var (ticks, decimals) = NiceTicks(0, Math.Max(1e-12, series.SelectMany(s => s.Values).DefaultIfEmpty(0).Max()));
+        double max = ticks[^1];
         int bottom = rotateLabels ? Bottom + 60 : Bottom;
         int height = H + (rotateLabels ? 60 : 0);
         double groupW = (W - Left - Right) / (double)Math.Max(1, categories.Count);
         double barW = groupW * 0.8 / Math.Max(1, series.Count);
         double Py(double y) => Top + (1 - y / max) * (height - Top - bottom);
         var sb = Begin(title, height);
-        for (int i = 0; i <= 4; i++)
+        foreach (double y in ticks)
         {
-            double y = max * i / 4;
             sb.Append($"<line x1='{Left}' x2='{W - Right}' y1='{F(Py(y))}' y2='{F(Py(y))}' stroke='#ddd'/>");
-            sb.Append($"<text x='{Left - 6}' y='{F(Py(y) + 4)}' text-anchor='end'>{E(yFormat(y))}</text>");
+            sb.Append($"<text x='{Left - 6}' y='{F(Py(y) + 4)}' text-anchor='end'>{E(TickLabel(y, decimals))}</text>");
         }
         for (int c = 0; c < categories.Count; c++)
         {
