@@ -20,7 +20,6 @@ public static class OutsideTool
 
     public static readonly Tool Python3 = new("/usr/bin/python3", "apt-get install python3", () => Runs("-c", "pass"));
     public static readonly Tool H5py = new("h5py", "apt-get install python3-h5py", () => Python3.Present && Runs("-c", "import h5py"));
-    public static readonly Tool Pil = new("PIL", "apt-get install python3-pil", () => Python3.Present && Runs("-c", "import PIL"));
 
     private static bool Runs(params string[] pythonArgs)
     {
