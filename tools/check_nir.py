@@ -139,8 +139,30 @@ def simulate(path, order, kinds, preds, input_file, expected_file):
     return f"; re-simulated {steps} steps x {x.shape[0]} inputs: {close.mean() * 100:.2f} % of outputs agree (max |diff| {np.abs(got - expected).max():.3g})"
 
 
+def check_storage(f):
+    """Every dataset is its own object (no hard link shared between nodes) with contiguous storage: the layout libhdf5's
+    defaults and nir's own h5py writer give."""
+    links, objects = [], set()
+
+    def walk(group):
+        for key in group.keys():
+            o = group[key]
+            if isinstance(o, h5py.Group):
+                walk(o)
+                continue
+            links.append(o.name)
+            objects.add(h5py.h5o.get_info(o.id).addr)
+            if o.id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS:
+                fail(f"dataset {o.name} is not stored contiguously")
+
+    walk(f)
+    if len(objects) != len(links):
+        fail(f"{len(links)} dataset links point to only {len(objects)} datasets: some are shared hard links")
+
+
 def main(path, sim=None):
     with h5py.File(path, "r") as f:
+        check_storage(f)
         version = s(f["version"][()])
         g = f["node"]
         if s(g["type"][()]) != "NIRGraph":

@@ -31,7 +31,9 @@ public sealed class Hdf5Writer
     /// <summary>Writes everything added so far to <paramref name="path"/>, replacing any file there.</summary>
     public void Save(string path)
     {
-        try { _root.Write(path); }
+        // Contiguous layout for every dataset, as libhdf5's defaults (and nir's h5py writer) give; PureHDF would make
+        // small ones compact.
+        try { _root.Write(path, new H5WriteOptions { PreferCompactDatasetLayout = false }); }
         catch (Exception e) when (e is not IOException and not UnauthorizedAccessException)
         { throw new IOException($"cannot write HDF5 file '{path}': {e.Message}", e); }
     }
@@ -41,8 +43,12 @@ public sealed class Hdf5Writer
         long expected = shape.Aggregate(1L, (a, d) => a * d);
         if (expected != data.Length) throw new ArgumentException($"'{path}': {data.Length} values for shape [{string.Join(",", shape)}]");
         var (parent, name) = Parent(path);
-        // A bare value is a scalar dataspace; an array with fileDims keeps the requested rank.
-        parent.Add(name, shape.Length == 0 ? data[0]! : new H5Dataset(data, fileDims: shape.Select(d => (ulong)d).ToArray()));
+        // A bare value is a scalar dataspace; an array with fileDims keeps the requested rank. PureHDF writes one
+        // dataset per object and hard-links repeats, so every scalar string gets its own instance (interned literals
+        // such as "IF" would otherwise become one dataset linked from many nodes).
+        object value = shape.Length == 0 ? (data[0] is string s ? new string(s.AsSpan()) : data[0]!)
+            : new H5Dataset(data, fileDims: shape.Select(d => (ulong)d).ToArray());
+        parent.Add(name, value);
     }
 
     private (H5Group Parent, string Name) Parent(string path)
