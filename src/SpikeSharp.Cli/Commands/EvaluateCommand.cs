@@ -24,19 +24,21 @@ internal static class EvaluateCommand
         var limit = CliOptions.Make<int?>("--limit", "evaluate only the first N test images");
         var calImages = CliOptions.Make<int>("--calibration-images", "dual-phase: training images for calibration (a quarter more are held out to accept it)", 1024);
         var calSteps = CliOptions.Make<int>("--calibration-steps", "dual-phase: the horizon T the calibration targets", 8);
+        var burst = CliOptions.Make<int>("--burst", "burst: the most unit spikes per step, m", Conversion.Methods.BurstConversion.DefaultMaxBurst);
+        var calibrate = CliOptions.Make<bool>("--calibrate", "parallel: calibrate per-channel input and spike-size shifts on the whole training split (one pass per t)");
         var energy = CliOptions.Make<string>("--energy", $"energy preset: {string.Join(", ", EnergyModel.Presets.Select(p => p.Name))}", "45nm-fp32");
         var quiet = CliOptions.Quiet();
         var json = CliOptions.JsonOut();
         var folder = new CliOptions.ImageFolderFlags();
         var cmd = new Command("evaluate", "Evaluate a checkpoint as an ANN and, converted with each method, as an SNN.\n\nExample:\n  " +
             "spikesharp evaluate --checkpoint runs/r20/best --data ../shared/datasets/fashion-mnist --method qcfs --timesteps 1,2,4,8,16,32 --json eval.json")
-        { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, energy, quiet, json };
+        { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, burst, calibrate, energy, quiet, json };
         folder.AddTo(cmd);
         cmd.SetAction(r => Program.Guard(() =>
         {
             var steps = CliOptions.ParseIntList(r.GetValue(timesteps)!, "--timesteps");
             var methods = (r.GetValue(method) ?? []).SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries))
-                .Select(m => ConversionMethods.Create(m, r.GetValue(presim), r.GetValue(calImages), r.GetValue(calSteps))).ToList();
+                .Select(m => ConversionMethods.Create(m, r.GetValue(presim), r.GetValue(calImages), r.GetValue(calSteps), r.GetValue(burst), r.GetValue(calibrate))).ToList();
             var report = Evaluate(r.GetValue(checkpoint)!, r.GetValue(data)!, methods, steps, r.GetValue(batch), r.GetValue(limit),
                 EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)), (c, h, w) => folder.For(r, c, h, w));
             Console.Write(report.ToTable());

@@ -9,8 +9,9 @@ namespace SpikeSharp.Autograd;
 /// Counts the work of the linear ops (convolution, fully connected) run on this thread while a scope is open.
 /// ANN mode: multiply-accumulates per layer. Spiking mode (layer-major, <see cref="StartSpiking"/>): ops before the
 /// first neuron of a run see the analog image (direct encoding) and count MACs; ops after it see spikes and count
-/// synaptic operations per step t = MACs of one row × fraction of nonzero inputs in the rows of step t. (After average pooling a nonzero input may stand for one to k² spikes; counting it once per fan-out
-/// over-counts at most, never under-counts.)
+/// synaptic operations per step t = MACs of one row × fraction of nonzero inputs in the rows of step t; an input that
+/// carries a <see cref="Tensor.SpikeUnit"/> (bursts) counts |x| / unit spikes per element instead of one. (After average
+/// pooling a nonzero input may stand for one to k² spikes; counting it once per fan-out over-counts binary spikes.)
 /// </summary>
 public sealed class OpCounter : IDisposable
 {
@@ -73,11 +74,20 @@ public sealed class OpCounter : IDisposable
         int perRow = input.SizeFrom(1), perStep = perRow * c.Batch;
         if (c._extraRun || rows != c.Batch * c.Steps)
         {
-            c.ExtraSynapticOps += (double)macsPerRow * CountNonZero(input.Data) / perRow;
+            c.ExtraSynapticOps += (double)macsPerRow * CountSpikes(input.Data, input.SpikeUnit) / perRow;
             return;
         }
         for (int t = 0; t < c.Steps; t++)
-            c.SynapticOpsByStep[t] += (double)macsPerRow * CountNonZero(input.Data.AsSpan(t * perStep, perStep)) / perRow;
+            c.SynapticOpsByStep[t] += (double)macsPerRow * CountSpikes(input.Data.AsSpan(t * perStep, perStep), input.SpikeUnit) / perRow;
+    }
+
+    /// <summary>Spike events in <paramref name="x"/>: nonzero values, or with a unit, Σ round(|x| / unit).</summary>
+    public static double CountSpikes(ReadOnlySpan<float> x, float unit)
+    {
+        if (unit <= 0) return CountNonZero(x);
+        double n = 0;
+        foreach (float v in x) n += MathF.Round(MathF.Abs(v) / unit);
+        return n;
     }
 
     public static long CountNonZero(ReadOnlySpan<float> x)

@@ -50,13 +50,29 @@ public sealed class ConversionEvaluator
             var calibration = CalibrationImages(transform, annCheckpoint);
             var snn = Converter.Convert(copy, method.Options, calibration?.Images, Log, method.NeuronFactory);
             Log?.Invoke($"SNN ({method.Name}): {snn.Neurons.Count} spiking layers, T = {horizon}{(method.ExtraSteps > 0 ? $" + {method.ExtraSteps} extra steps" : "")}");
-            int methodImages = method.Calibrate(snn, ann, new CalibrationData(Train, transform, BatchSize, Log), horizon);
-            var sim = new Simulator { OnProgress = (done, total) => OnProgress?.Invoke(method.Name, done, total) };
-            var result = sim.Run(snn, loader, horizon, ann, method);
+            // Causal neurons: one run of the longest horizon, read at every t. Windowed neurons: one run (and
+            // calibration) per t.
+            int[] windows = method.WindowPerT ? timesteps.Distinct().Order().ToArray() : [horizon];
+            var runs = new SortedDictionary<int, SimulationResult>();
+            int methodImages = 0;
+            foreach (int window in windows)
+            {
+                methodImages = Math.Max(methodImages, method.Calibrate(snn, ann, new CalibrationData(Train, transform, BatchSize, Log), window));
+                string label = windows.Length > 1 ? $"{method.Name} (T = {window})" : method.Name;
+                var sim = new Simulator { OnProgress = (done, total) => OnProgress?.Invoke(label, done, total) };
+                runs[window] = sim.Run(snn, loader, window, ann, method);
+            }
             int calImages = methodImages + (calibration?.Count ?? 0);
             string calData = calImages > 0 ? "training split" : "none";
-            reports.Add(SnnReport.From(method.Name, method.Description, calImages, calData, result, timesteps, Energy, sw.Elapsed.TotalSeconds,
-                method.CalibrationSummary));
+            int depth = snn.Neurons.Count;
+            var report = SnnReport.From(method.Name, method.Description, calImages, calData, runs, timesteps, Energy, sw.Elapsed.TotalSeconds,
+                method.CalibrationSummary);
+            reports.Add(report with
+            {
+                SpikeKind = method.SpikeKind,
+                WindowPerT = method.WindowPerT,
+                LatencyByT = new(report.LatencyByT.Keys.ToDictionary(t => t, t => method.Latency(t, depth))),
+            });
         }
         return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, Test.Count, annAccuracy, macs, Energy, reports, CheckpointDir,
             loader.Statistics);

@@ -11,17 +11,36 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
     SortedDictionary<int, double> FiringRateByT, SortedDictionary<int, double> SopsByT, SortedDictionary<int, double> EnergyPjByT,
     IReadOnlyList<LayerActivity> Layers, double Seconds, int Images = 0, long? AnnAgreement = null, string? CalibrationSummary = null)
 {
+    /// <summary>binary, signed or graded spikes (<see cref="Conversion.Methods.ConversionMethod.SpikeKind"/>).</summary>
+    public string SpikeKind { get; init; } = "binary";
+
+    /// <summary>Steps from the input's onset to the output at each counted t (extra steps included; D·t for parallel).</summary>
+    public SortedDictionary<int, int> LatencyByT { get; init; } = new();
+
+    /// <summary>Whether each t was simulated as its own window (parallel neurons) instead of read from one run.</summary>
+    public bool WindowPerT { get; init; }
+
     public static SnnReport From(string method, string description, int calibrationImages, string calibrationData,
-        SimulationResult r, IEnumerable<int> timesteps, EnergyModel energy, double seconds, string? calibrationSummary = null)
+        SimulationResult r, IEnumerable<int> timesteps, EnergyModel energy, double seconds, string? calibrationSummary = null) =>
+        From(method, description, calibrationImages, calibrationData, new SortedDictionary<int, SimulationResult> { [r.Steps] = r }, timesteps, energy, seconds, calibrationSummary);
+
+    /// <summary>From one run per window (its last step is t), or from one run of the longest horizon read at every t.</summary>
+    public static SnnReport From(string method, string description, int calibrationImages, string calibrationData,
+        SortedDictionary<int, SimulationResult> runs, IEnumerable<int> timesteps, EnergyModel energy, double seconds, string? calibrationSummary = null)
     {
-        var ts = timesteps.Where(t => t <= r.Steps).ToList();
-        return new SnnReport(method, description, r.ExtraSteps, calibrationImages, calibrationData,
-            new(ts.ToDictionary(t => t, r.Accuracy)),
-            r.Layers.Select(l => (l.Layer, l.FiringRate(r.Images, r.Steps))).ToList(),
-            new(ts.ToDictionary(t => t, r.FiringRate)),
-            new(ts.ToDictionary(t => t, t => r.Sops(t) + r.ExtraSopsPerImage)),
-            new(ts.ToDictionary(t => t, t => r.EnergyPj(energy, t))),
-            r.Layers, seconds, r.Images, r.AnnAgreement, calibrationSummary);
+        var longest = runs.Values.Last();
+        SimulationResult At(int t) => runs.TryGetValue(t, out var w) ? w : longest;
+        var ts = timesteps.Where(t => t <= longest.Steps).ToList();
+        return new SnnReport(method, description, longest.ExtraSteps, calibrationImages, calibrationData,
+            new(ts.ToDictionary(t => t, t => At(t).Accuracy(t))),
+            longest.Layers.Select(l => (l.Layer, l.FiringRate(longest.Images, longest.Steps))).ToList(),
+            new(ts.ToDictionary(t => t, t => At(t).FiringRate(t))),
+            new(ts.ToDictionary(t => t, t => At(t).Sops(t) + At(t).ExtraSopsPerImage)),
+            new(ts.ToDictionary(t => t, t => At(t).EnergyPj(energy, t))),
+            longest.Layers, seconds, longest.Images, longest.AnnAgreement, calibrationSummary)
+        {
+            LatencyByT = new(ts.ToDictionary(t => t, t => longest.ExtraSteps + t)),
+        };
     }
 }
 
@@ -49,6 +68,9 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                 ["method"] = s.Method,
                 ["description"] = s.Description,
                 ["extra_steps"] = s.ExtraSteps,
+                ["spike_kind"] = s.SpikeKind,
+                ["window_per_t"] = s.WindowPerT,
+                ["latency_steps_by_t"] = ByT(new SortedDictionary<int, double>(s.LatencyByT.ToDictionary(p => p.Key, p => (double)p.Value))),
                 ["calibration_images"] = s.CalibrationImages,
                 ["calibration_data"] = s.CalibrationData,
                 ["calibration_summary"] = s.CalibrationSummary,
@@ -93,15 +115,17 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.AppendLine(string.Create(inv, $"{Model} on {Dataset}: {TestImages} test images; ANN accuracy {AnnAccuracy:P2}; {MacsPerImage / 1e6:0.##} M MACs = {AnnEnergyPj / 1e6:0.###} µJ per image"));
-        sb.AppendLine($"{"method",-11} {"extra",5} {"t",4} {"accuracy",9} {"vs ANN",7} {"rate",7} {"SOPs/img",10} {"energy",9} {"vs ANN",7}");
+        sb.AppendLine($"{"method",-11} {"extra",5} {"t",4} {"latency",7} {"accuracy",9} {"vs ANN",7} {"rate",7} {"SOPs/img",10} {"energy",9} {"vs ANN",7}");
         foreach (var s in Snn)
             foreach (var (t, acc) in s.AccuracyByT)
                 sb.AppendLine(string.Create(inv,
-                    $"{s.Method,-11} {s.ExtraSteps,5} {t,4} {acc,9:P2} {(acc - AnnAccuracy) * 100,7:+0.00;-0.00} {s.FiringRateByT[t],7:0.0000} {s.SopsByT[t] / 1e6,9:0.00}M {s.EnergyPjByT[t] / 1e6,7:0.000}µJ {s.EnergyPjByT[t] / AnnEnergyPj,6:0.00}x"));
+                    $"{s.Method,-11} {s.ExtraSteps,5} {t,4} {(s.LatencyByT.TryGetValue(t, out int lat) ? lat : s.ExtraSteps + t),7} {acc,9:P2} {(acc - AnnAccuracy) * 100,7:+0.00;-0.00} {s.FiringRateByT[t],7:0.0000} {s.SopsByT[t] / 1e6,9:0.00}M {s.EnergyPjByT[t] / 1e6,7:0.000}µJ {s.EnergyPjByT[t] / AnnEnergyPj,6:0.00}x"));
         sb.AppendLine($"energy: {Energy.Formula}");
         if (TestData is { Images: > 0 } d)
             sb.AppendLine(string.Create(inv, $"data: {d.Images} test-image reads (the ANN and every method pass) at {d.ImagesPerSecond:0} images/s on {d.Workers} thread(s); compute waited {d.WaitSeconds:0.00} s for data"));
-        sb.AppendLine("'extra' = steps simulated before the counted steps t (pre-simulation/calibration); total latency = extra + t.");
+        sb.AppendLine("'extra' = steps simulated before the counted steps t (pre-simulation/calibration); 'latency' = steps from the input to the output at t (extra + t, or D·t for parallel neurons, which wait for each layer's whole window).");
+        foreach (var s in Snn.Where(s => s.SpikeKind != "binary" || s.WindowPerT))
+            sb.AppendLine($"{s.Method}: {s.SpikeKind} spikes{(s.WindowPerT ? "; each t simulated as its own window" : "")}; every unit spike counts as one spike and one SOP per fan-out");
         return sb.ToString();
     }
 }

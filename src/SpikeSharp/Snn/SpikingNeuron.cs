@@ -54,6 +54,31 @@ public abstract class SpikingNeuron : Module
         return false;
     }
 
+    /// <summary>One tile of neurons [start, end) of a layer-major call: its spike counts go to <c>counts</c> [T].</summary>
+    protected delegate void TileBody(int start, int end, Span<long> counts);
+
+    /// <summary>Runs <paramref name="body"/> over tiles of the <paramref name="n"/> = B·S neurons on the worker pool and
+    /// returns the spike counts per step summed in a fixed order (results do not depend on the thread count).</summary>
+    protected long[] ForEachTile(int n, TileBody body)
+    {
+        const int Tile = 4096;
+        int tiles = (n + Tile - 1) / Tile, steps = Steps;
+        var partial = new long[tiles * steps];
+        WorkerPool.Shared.For(tiles, (tile, _) => body(tile * Tile, Math.Min(n, (tile + 1) * Tile), partial.AsSpan(tile * steps, steps)));
+        var counts = new long[steps];
+        for (int tile = 0; tile < tiles; tile++)
+            for (int t = 0; t < steps; t++) counts[t] += partial[tile * steps + t];
+        return counts;
+    }
+
+    /// <summary>The output [T·B, …] for an input shaped like <paramref name="x"/>.</summary>
+    protected Tensor OutputFor(Tensor x)
+    {
+        var shape = (int[])x.Shape.Clone();
+        shape[0] = Batch * Steps;
+        return Tensor.Scratch(shape);
+    }
+
     /// <summary>Reports a finished Forward to the op counter and the observer.</summary>
     protected void Emit(long[] counts, Tensor output)
     {

@@ -16,6 +16,11 @@ public sealed class Tensor
     public int Length => Data.Length;
     public int Rank => Shape.Length;
 
+    /// <summary>Set by spiking layers whose outputs are whole multiples of one spike (bursts, graded spikes): the value
+    /// of one unit spike, so that synaptic operations count every spike (|x| / unit per element). 0: each nonzero value
+    /// is one event. It stays with this tensor object only: pooling or reshaping makes a tensor without it.</summary>
+    public float SpikeUnit { get; set; }
+
     public Tensor(params int[] shape) : this(new float[CheckedCount(shape)], shape) { }
 
     public Tensor(float[] data, params int[] shape)

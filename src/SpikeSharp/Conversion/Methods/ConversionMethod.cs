@@ -21,6 +21,18 @@ public abstract class ConversionMethod
     /// <summary>Steps simulated before the counted steps (τ for SRP, ρ for COS); reported separately from T.</summary>
     public virtual int ExtraSteps => 0;
 
+    /// <summary>What one output value of a spiking layer can be: <c>binary</c> (0 or θ), <c>signed</c> (0 or ±θ) or
+    /// <c>graded</c> (several unit spikes in one step). Every unit spike counts as one spike and one SOP per fan-out.</summary>
+    public virtual string SpikeKind => "binary";
+
+    /// <summary>Steps from the input's onset until the output of counted step <paramref name="t"/> is known, in a
+    /// network of <paramref name="depth"/> spiking layers: the extra steps plus t for causal neurons.</summary>
+    public virtual int Latency(int t, int depth) => ExtraSteps + t;
+
+    /// <summary>True when the neurons see their whole window before firing (parallel neurons): the first t output
+    /// steps of a longer run are not a t-step run, so each t is simulated (and calibrated) as its own window.</summary>
+    public virtual bool WindowPerT => false;
+
     /// <summary>The neuron replacing one activation; null uses the converter's IF neuron.</summary>
     public virtual Func<string, Nn.Activation, float, SpikingNeuron>? NeuronFactory => null;
 
@@ -55,17 +67,22 @@ public sealed class QcfsConversion : ConversionMethod
 /// <summary>The methods <c>--method</c> accepts.</summary>
 public static class ConversionMethods
 {
-    public static readonly string[] Names = ["qcfs", "srp", "cos", "dual-phase", "bit-serial"];
+    public static readonly string[] Names = ["qcfs", "srp", "cos", "dual-phase", "bit-serial", "parallel", "signed", "burst", "ftbc"];
 
     /// <summary>Builds a method with the papers' defaults; presim is τ for srp and ρ for cos; calibration images and
-    /// steps are dual-phase's N and T_c.</summary>
-    public static ConversionMethod Create(string name, int presim = 4, int calibrationImages = 1024, int calibrationSteps = 8) => name switch
+    /// steps are dual-phase's N and T_c; burst is m; calibrate switches on parallel's per-channel calibration.</summary>
+    public static ConversionMethod Create(string name, int presim = 4, int calibrationImages = 1024, int calibrationSteps = 8,
+        int burst = BurstConversion.DefaultMaxBurst, bool calibrate = false) => name switch
     {
         "qcfs" => new QcfsConversion(),
         "srp" => new SrpCalibration(presim),
         "cos" => new CosCalibration(presim),
         "bit-serial" => new BitSerialConversion(),
         "dual-phase" => new DualPhaseCalibration(calibrationImages, calibrationImages / 4, calibrationSteps),
+        "parallel" => new ParallelConversion(calibrate),
+        "signed" => new SignedConversion(),
+        "burst" => new BurstConversion(burst),
+        "ftbc" => new FtbcCalibration(),
         _ => throw new SpikeSharpException($"unknown method '{name}'; expected one of {string.Join(", ", Names)}"),
     };
 }
