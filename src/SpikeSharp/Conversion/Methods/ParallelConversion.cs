@@ -91,7 +91,7 @@ public sealed class ParallelConversion(bool calibrate = false, int? calibrationI
 
     /// <summary>Stands in for one activation during the calibration pass: input [2B, …], the SNN path in the first B
     /// rows and the ANN path in the last B; returns [y_s; y_a] and updates the shifts (convolutions only).</summary>
-    private sealed class ShiftCalibration(Activation act, int steps) : Module
+    internal sealed class ShiftCalibration(Activation act, int steps) : Module
     {
         public float[]? InputShift { get; private set; }
         public float[]? SpikeShift { get; private set; }
