@@ -11,13 +11,17 @@ namespace SpikeSharp.Bench;
 
 /// <summary>One benchmark result; names match ../shared/bench/torch_baseline.py so rows compare one to one.</summary>
 /// <param name="Note">what the number depends on beyond the shapes (e.g. the firing rate of an SNN run)</param>
+/// <param name="Seconds">median over the timed repetitions</param>
 public sealed record BenchRow(string Bench, double Seconds, double? Gflops = null, double? ImagesPerSecond = null, string? Note = null)
 {
     /// <summary>Time per operation and shape in one extra repetition (bench --profile); null unless asked for.</summary>
     public IReadOnlyList<Profiler.Entry>? Profile { get; init; }
 
-    /// <summary>Percent of the machine's fp32 peak, where the row has a FLOP count.</summary>
-    public double? PercentOfPeak => Gflops / BenchSuite.PeakGflops * 100;
+    /// <summary>The fastest timed repetition.</summary>
+    public double? SecondsMin { get; init; }
+
+    /// <summary>Percent of <paramref name="peakGflops"/> (measured in the same run), where the row has a FLOP count.</summary>
+    public double? PercentOf(double peakGflops) => Gflops / peakGflops * 100;
 }
 
 /// <summary>
@@ -27,9 +31,6 @@ public sealed record BenchRow(string Bench, double Seconds, double? Gflops = nul
 /// </summary>
 public static class BenchSuite
 {
-    /// <summary>Two Zen 5 cores × 2 FMA units × 16 lanes × 2 FLOP × 3.5 GHz (issue "Performance", measured 443).</summary>
-    public const double PeakGflops = 448;
-
     public sealed record Entry(string Name, string Description, Func<BenchContext, BenchRow> Run);
 
     /// <param name="Profile">after timing, run one more repetition under the <see cref="Profiler"/></param>
@@ -63,13 +64,14 @@ public static class BenchSuite
         {
             if (only is { Count: > 0 } && !only.Contains(e.Name)) continue;
             log?.Invoke($"running {e.Name}: {e.Description}");
-            _lastProfile = null;
+            (_lastProfile, _lastMin) = (null, null);
             var row = e.Run(context);
-            yield return _lastProfile == null ? row : row with { Profile = _lastProfile };
+            yield return row with { Profile = _lastProfile, SecondsMin = _lastMin };
         }
     }
 
     [ThreadStatic] private static List<Profiler.Entry>? _lastProfile;
+    [ThreadStatic] private static double? _lastMin;
 
     /// <summary>Median wall time of reps calls after warm-up calls; with <paramref name="c"/>.Profile, one more call
     /// under the profiler, attached to the row being measured.</summary>
@@ -97,6 +99,7 @@ public static class BenchSuite
             times[i] = sw.Elapsed.TotalSeconds;
         }
         Array.Sort(times);
+        _lastMin = times[0];
         return times[reps / 2];
     }
 
