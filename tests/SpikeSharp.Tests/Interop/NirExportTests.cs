@@ -274,9 +274,9 @@ public sealed class NirExportCliTests
         Assert.Contains("reset by subtraction", output);
         Assert.True(File.Exists(tmp.Combine("m.nir")));
 
-        (code, _, err) = CliTests.Run("export", "--checkpoint", ckpt, "--format", "onnx", "--out", tmp.Combine("m.onnx"));
+        (code, _, err) = CliTests.Run("export", "--checkpoint", ckpt, "--format", "pb", "--out", tmp.Combine("m.onnx"));
         Assert.Equal(2, code);
-        Assert.Contains("unknown --format 'onnx'; expected one of nir", err);
+        Assert.Contains("unknown --format 'pb'; expected one of nir, onnx", err);
         (code, _, err) = CliTests.Run("export", "--checkpoint", tmp.Combine("missing"), "--format", "nir", "--out", tmp.Combine("x.nir"));
         Assert.Equal(2, code);
         Assert.Contains(tmp.Combine("missing"), err);

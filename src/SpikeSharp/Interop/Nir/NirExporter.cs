@@ -21,8 +21,6 @@ public sealed record NirExportResult(string Path, int Nodes, int Edges, IReadOnl
 /// </summary>
 public static class NirExporter
 {
-    public static readonly string[] Formats = ["nir"];
-
     /// <summary>Loads a checkpoint, converts it with <paramref name="method"/> (BN folded), calibrates when the method
     /// needs training images, and writes the NIR file atomically (temp file + rename; nothing is left on failure).</summary>
     /// <param name="train">training images: required for ReLU checkpoints (threshold balancing) and dual-phase</param>
