@@ -111,8 +111,8 @@ public static class OnnxExporter
                     bias[c] = ((conv.Bias?.Value.Data[c] ?? 0f) - bn.RunningMean.Data[c]) * scale + bn.Bias.Value.Data[c];
                 }
                 Replace(node.Input[1], weight);
-                string biasName = Initializer(convName + ".bias_folded", new Tensor(bias, bn.Channels));
-                if (node.Input.Count == 3) node.Input[2] = biasName; else node.Input.Add(biasName);
+                if (node.Input.Count == 3) Replace(node.Input[2], new Tensor(bias, bn.Channels));
+                else node.Input.Add(Initializer(convName + ".bias", new Tensor(bias, bn.Channels)));
                 _lastConv = null;
                 return x;
             }
