@@ -43,6 +43,8 @@ public static class BenchSuite
         new("conv3x3_128_32x32_fwdbwd", "conv 3×3 128→128 on 32×32, forward + both backward passes", c => Conv(c, backward: true)),
         new("train_vgg16", "one SGD step of VGG-16 (QCFS, 3×32×32, 10 classes)", c => TrainStep(c, "vgg16")),
         new("train_resnet20", "one SGD step of ResNet-20 (QCFS, 3×32×32, 10 classes)", c => TrainStep(c, "resnet20")),
+        new("ann_vgg16", "ANN inference of VGG-16 (QCFS, BN folded), the network ort_ann_vgg16 runs", c => AnnInference(c, "vgg16")),
+        new("ann_resnet20", "ANN inference of ResNet-20 (QCFS, BN folded), the network ort_ann_resnet20 runs", c => AnnInference(c, "resnet20")),
         new("snn_vgg16_T4", "SNN inference of VGG-16, T = 4, layer-major", c => SnnInference(c, "vgg16", 4)),
         new("snn_vgg16_T8", "SNN inference of VGG-16, T = 8, layer-major", c => SnnInference(c, "vgg16", 8)),
         new("snn_resnet20_T4", "SNN inference of ResNet-20, T = 4, layer-major", c => SnnInference(c, "resnet20", 4)),
@@ -160,6 +162,36 @@ public static class BenchSuite
         }, c);
         // Forward + backward ≈ 3× the forward MACs, 2 FLOP per MAC.
         return new BenchRow($"train_{model}", sec, 3.0 * 2 * macs / sec / 1e9, c.Batch / sec);
+    }
+
+    /// <summary>The QCFS network of the inference rows (λ = 1, seeded weights, eval mode) and a batch of inputs; the
+    /// ONNX Runtime comparison (bench/SpikeSharp.OrtBench) exports and runs this same network.</summary>
+    public static (Module Net, Tensor Input) InferenceNetwork(string model, int batch)
+    {
+        var spec = new ModelSpec(model, 3, 32, 32, 10, 1f, ActivationSpec.Qcfs(4, 1f));
+        var net = ModelFactory.Create(spec);
+        net.Eval();
+        var x = new Tensor(Fill(batch * 3 * 32 * 32, new Random(0)), batch, 3, 32, 32);
+        return (net, x);
+    }
+
+    private static BenchRow AnnInference(BenchContext c, string model)
+    {
+        var (net, x) = InferenceNetwork(model, c.Batch);
+        long macs;
+        using (var counter = OpCounter.Start())
+        {
+            net.Forward(new Variable(Simulator.Rows(x, 0, 1)));
+            macs = counter.TotalMacs;
+        }
+        BatchNormFolding.Fold(net); // as ONNX Runtime fuses BN into the convolutions
+        var arena = new TensorArena { ReleaseIntermediates = true };
+        double sec = Median(() =>
+        {
+            using var scope = arena.Activate();
+            net.Forward(new Variable(x));
+        }, c);
+        return new BenchRow($"ann_{model}", sec, 2.0 * macs * c.Batch / sec / 1e9, c.Batch / sec);
     }
 
     /// <summary>A converted QCFS network (θ = λ = 1 like the baseline's IfLayer) simulating a whole batch for T steps.

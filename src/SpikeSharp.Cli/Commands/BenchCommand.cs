@@ -14,6 +14,7 @@ internal static class BenchCommand
     {
         var json = CliOptions.JsonOut();
         var compare = CliOptions.Make<bool>("--compare-torch", "also run ../shared/bench/torch_baseline.py (Debian python3-torch) and print ratios");
+        var compareOrt = CliOptions.Make<bool>("--compare-ort", "also run ONNX Runtime on the ann_* networks (build it first: dotnet build -c Release bench/SpikeSharp.OrtBench)");
         var only = CliOptions.Make<string[]>("--only", $"run only these benchmarks: {string.Join(", ", BenchSuite.All.Select(e => e.Name))}");
         only.AllowMultipleArgumentsPerToken = true;
         var batch = CliOptions.Make<int>("--batch", "batch size", 128);
@@ -22,7 +23,7 @@ internal static class BenchCommand
         var torchScript = CliOptions.Make<string?>("--torch-script", "path of torch_baseline.py (default: found in a shared/bench folder above the current directory)");
         var cmd = new Command("bench", "Benchmark kernels, training steps and SNN inference; optionally side by side with PyTorch.\n\nExample:\n  " +
             "spikesharp bench --compare-torch --json bench.json")
-        { json, compare, only, batch, reps, profile, torchScript };
+        { json, compare, compareOrt, only, batch, reps, profile, torchScript };
         cmd.SetAction(r => Program.Guard(() =>
         {
             int b = r.GetValue(batch), n = r.GetValue(reps);
@@ -36,6 +37,7 @@ internal static class BenchCommand
             Dictionary<string, JsonObject>? torch = null;
             string? torchNote = null;
             if (r.GetValue(compare)) (torch, torchNote) = RunTorch(r.GetValue(torchScript), ctx, selected);
+            if (r.GetValue(compareOrt)) rows.AddRange(RunOrt(ctx, selected));
             Print(rows, torch, torchNote, peak);
             foreach (var row in rows.Where(row => row.Profile != null)) PrintProfile(row);
             Console.WriteLine($"peak working set: {peakMb} MiB; threads {Tensors.WorkerPool.Shared.Count}; fp32 peak {peak:0} GFLOP/s measured in this run; ms = median, min = fastest repetition; speedup = PyTorch's fastest / ours' fastest");
@@ -90,6 +92,10 @@ internal static class BenchCommand
                 $"{F(row.ImagesPerSecond, "0.0"),9} {F(tsec * 1000, "0.0"),9} {F(tsec / (row.SecondsMin ?? row.Seconds), "0.00'x'"),8}");
         }
         foreach (var row in rows.Where(r => r.Note != null)) Console.WriteLine($"{row.Bench}: {row.Note}");
+        foreach (var ort in rows.Where(r => r.Bench.StartsWith("ort_", StringComparison.Ordinal)))
+            if (rows.FirstOrDefault(r => r.Bench == ort.Bench[4..]) is { } ours)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{ours.Bench} vs ONNX Runtime: {(ort.SecondsMin ?? ort.Seconds) / (ours.SecondsMin ?? ours.Seconds):0.00}x (fastest repetitions), {ort.Seconds / ours.Seconds:0.00}x (medians)"));
         if (torchNote != null) Console.WriteLine($"torch: {torchNote}");
     }
 
@@ -103,6 +109,41 @@ internal static class BenchCommand
         foreach (var e in row.Profile!)
             Console.WriteLine($"  {e.Op.PadRight(opWidth)} {e.Shape,-34} {e.Calls,5} {e.Seconds * 1000,8:0.00} {e.Seconds / total * 100,5:0.0} " +
                 $"{(e.Flops > 0 ? (e.Flops / e.Seconds / 1e9).ToString("0", CultureInfo.InvariantCulture) : "-"),8}");
+    }
+
+    /// <summary>ONNX Runtime on the networks of the ann_* rows, in its own process (bench/SpikeSharp.OrtBench), same
+    /// batch and thread count; its rows are named ort_ann_* and the note gives ours ÷ theirs by fastest repetition.</summary>
+    private static IEnumerable<BenchRow> RunOrt(BenchSuite.BenchContext ctx, string[] selected)
+    {
+        var models = new[] { "resnet20", "vgg16" }.Where(m => selected.Length == 0 || selected.Contains($"ann_{m}") || selected.Contains($"ort_ann_{m}")).ToList();
+        if (models.Count == 0) yield break;
+        string? dll = FindUp(Path.Combine("bench", "SpikeSharp.OrtBench", "bin", "Release", "net10.0", "SpikeSharp.OrtBench.dll"));
+        if (dll == null)
+        {
+            Console.Error.WriteLine("ONNX Runtime comparison skipped: build it first with 'dotnet build -c Release bench/SpikeSharp.OrtBench' (in the repository)");
+            yield break;
+        }
+        string outFile = Path.Combine(Path.GetTempPath(), $"ort_bench_{Environment.ProcessId}.json");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true };
+        foreach (var a in new[] { dll, "--batch", ctx.Batch.ToString(CultureInfo.InvariantCulture), "--reps", ctx.Reps.ToString(CultureInfo.InvariantCulture),
+                     "--threads", Tensors.WorkerPool.Shared.Count.ToString(CultureInfo.InvariantCulture), "--models", string.Join(",", models), "--json", outFile })
+            psi.ArgumentList.Add(a);
+        Console.Error.WriteLine($"running ONNX Runtime: {dll}");
+        using (var p = Process.Start(psi)!)
+        {
+            string stderr = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0)
+            {
+                Console.Error.WriteLine($"ONNX Runtime comparison failed (exit {p.ExitCode}): {stderr.Trim().Split('\n').LastOrDefault()}");
+                yield break;
+            }
+        }
+        var doc = JsonNode.Parse(File.ReadAllText(outFile))!.AsObject();
+        foreach (var row in doc["rows"]!.AsArray().Select(n => n!.AsObject()))
+            yield return new BenchRow(row["bench"]!.GetValue<string>(), row["seconds"]!.GetValue<double>(), ImagesPerSecond: row["images_per_s"]!.GetValue<double>(),
+                Note: $"ONNX Runtime {doc["onnxruntime"]}, {doc["threads"]} intra-op threads, our ONNX export of the same network")
+            { SecondsMin = row["seconds_min"]!.GetValue<double>() };
     }
 
     /// <summary>Runs the PyTorch baseline with OPENBLAS_CORETYPE unset (it halves OpenBLAS speed here).</summary>

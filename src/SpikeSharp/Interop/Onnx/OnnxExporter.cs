@@ -22,9 +22,12 @@ public static class OnnxExporter
     public static void Export(string checkpointDir, string outPath, bool foldBatchNorm = false)
     {
         var cp = Checkpoint.Load(checkpointDir);
-        var model = Build(cp.Model, cp.Spec, foldBatchNorm);
-        AtomicFile.Write(outPath, model.WriteTo);
+        Export(cp.Model, cp.Spec, outPath, foldBatchNorm);
     }
+
+    /// <summary>Exports <paramref name="module"/> (inputs shaped like <paramref name="spec"/>'s) to <paramref name="outPath"/>.</summary>
+    public static void Export(Module module, ModelSpec spec, string outPath, bool foldBatchNorm = false) =>
+        AtomicFile.Write(outPath, Build(module, spec, foldBatchNorm).WriteTo);
 
     /// <summary>The ONNX model of <paramref name="module"/> for inputs shaped like <paramref name="spec"/>'s.</summary>
     internal static ModelProto Build(Module module, ModelSpec spec, bool foldBatchNorm)
