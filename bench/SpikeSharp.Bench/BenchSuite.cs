@@ -89,8 +89,16 @@ public static class BenchSuite
         return median;
     }
 
-    /// <summary>Median wall time of reps calls after warm-up calls.</summary>
+    /// <summary>Median wall time of reps calls after warm-up calls (the fastest goes to the row being measured).</summary>
     public static double Median(Action body, int reps, int warmup)
+    {
+        var (median, min) = Time(body, reps, warmup);
+        _lastMin = min;
+        return median;
+    }
+
+    /// <summary>Median and fastest wall time of reps calls after warm-up calls.</summary>
+    public static (double Median, double Min) Time(Action body, int reps, int warmup)
     {
         for (int i = 0; i < warmup; i++) body();
         var times = new double[reps];
@@ -101,8 +109,7 @@ public static class BenchSuite
             times[i] = sw.Elapsed.TotalSeconds;
         }
         Array.Sort(times);
-        _lastMin = times[0];
-        return times[reps / 2];
+        return (times[reps / 2], times[0]);
     }
 
     private static BenchRow Gemm1024(BenchContext c)

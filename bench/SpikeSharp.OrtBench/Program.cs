@@ -1,6 +1,5 @@
 // ONNX Runtime running SpikeSharp's own inference networks, exported by `export --format onnx`: the ort_ann_* rows of
 // `spikesharp bench --compare-ort`. Prints nothing but progress; writes {"rows": [...]} to --json.
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.ML.OnnxRuntime;
@@ -25,18 +24,9 @@ foreach (var model in models)
     using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
     using var session = new InferenceSession(path, options);
     var input = new DenseTensor<float>(x.Data, [batch, 3, 32, 32]);
-    void Run() { using var r = session.Run([NamedOnnxValue.CreateFromTensor("input", input)]); }
-    Run(); Run();
-    var times = new double[reps];
-    for (int i = 0; i < reps; i++)
-    {
-        var sw = Stopwatch.StartNew();
-        Run();
-        times[i] = sw.Elapsed.TotalSeconds;
-    }
-    Array.Sort(times);
+    var (median, min) = BenchSuite.Time(() => { using var r = session.Run([NamedOnnxValue.CreateFromTensor("input", input)]); }, reps, warmup: 2);
     File.Delete(path);
-    Console.Error.WriteLine($"ort_ann_{model}: median {times[reps / 2] * 1000:0.0} ms, min {times[0] * 1000:0.0} ms");
-    rows.Add(new JsonObject { ["bench"] = $"ort_ann_{model}", ["seconds"] = times[reps / 2], ["seconds_min"] = times[0], ["images_per_s"] = batch / times[reps / 2] });
+    Console.Error.WriteLine($"ort_ann_{model}: median {median * 1000:0.0} ms, min {min * 1000:0.0} ms");
+    rows.Add(new JsonObject { ["bench"] = $"ort_ann_{model}", ["seconds"] = median, ["seconds_min"] = min, ["images_per_s"] = batch / median });
 }
 File.WriteAllText(json, new JsonObject { ["onnxruntime"] = typeof(InferenceSession).Assembly.GetName().Version?.ToString(), ["threads"] = threads, ["rows"] = rows }.ToJsonString());
