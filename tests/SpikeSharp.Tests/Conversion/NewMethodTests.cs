@@ -1,6 +1,6 @@
 // The methods beyond the seed papers (docs/conversion-methods.md "parallel", "signed", "burst", "ftbc"): the toy cases
 // worked by hand there, their accounting (unit spikes, SOPs of bursts, latency), and the PyTorch golden of
-// tools/make_method_fixtures.py on a small random ResNet-20 (per-neuron spike counts must be equal).
+// tools/make_neuron_fixtures.py on a small random ResNet-20 (per-neuron spike counts must be equal).
 using SpikeSharp.Autograd;
 using SpikeSharp.Conversion;
 using SpikeSharp.Conversion.Methods;
@@ -180,7 +180,7 @@ public class NewMethodTests
 
     // ---- the PyTorch golden ----
 
-    private static readonly string FixturePath = Path.Combine(AppContext.BaseDirectory, "Fixtures", "torch", "methods_resnet20.safetensors");
+    private static readonly string FixturePath = Path.Combine(AppContext.BaseDirectory, "Fixtures", "torch", "neurons_resnet20.safetensors");
 
     [Theory]
     [InlineData("parallel", 4)]

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Writes tests/SpikeSharp.Tests/Fixtures/torch/methods_resnet20.safetensors: the newer neuron models written in
+"""Writes tests/SpikeSharp.Tests/Fixtures/torch/neurons_resnet20.safetensors: the newer neuron models written in
 PyTorch from docs/conversion-methods.md ("parallel", "signed", "burst", "ftbc"), run layer-major on a small random
 QCFS ResNet-20 (width 0.125: 2/4/8 channels, input 3×8×8, 10 classes, L = 4), for MethodGoldenTests.
 
 Run from the repository root (Debian's python3-torch, CPU):
-    env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/make_method_fixtures.py
+    env -u OPENBLAS_CORETYPE /usr/bin/python3 tools/make_neuron_fixtures.py
 
 The network is tools/reference_models.ResNet20; its Qcfs modules (λ under "up") become neuron layers that take the
 whole sequence [T·B, …] (row = t·B + b): the image is repeated T times (direct encoding), BN stays a per-step affine
@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from reference_models import ResNet20, Qcfs, qcfs_factory  # noqa: E402
 from safetensors_io import write_safetensors  # noqa: E402
 
-OUT_PATH = os.path.join("tests", "SpikeSharp.Tests", "Fixtures", "torch", "methods_resnet20.safetensors")
+OUT_PATH = os.path.join("tests", "SpikeSharp.Tests", "Fixtures", "torch", "neurons_resnet20.safetensors")
 BATCH, STEPS, BURST, EPS = 8, (4, 8), 4, 1e-3
 
 
@@ -174,7 +174,7 @@ def main():
                 tensors[f"counts_{kind}_T{steps}_layer{k}"] = (n.counts, "U8")
                 if kind == "ftbc":
                     tensors[f"ftbc_bias_T{steps}_layer{k}"] = (n.bias, "F32")
-    meta = {"producer": "tools/make_method_fixtures.py", "torch": torch.__version__, "burst_m": BURST, "signed_eps": EPS}
+    meta = {"producer": "tools/make_neuron_fixtures.py", "torch": torch.__version__, "burst_m": BURST, "signed_eps": EPS}
     write_safetensors(OUT_PATH, tensors, meta)
     fired = {k: int(sum(t.sum() for name, (t, d) in tensors.items() if name.startswith(f"counts_{k}_T4"))) for k in ("parallel", "signed", "burst", "ftbc")}
     print(f"wrote {OUT_PATH} ({os.path.getsize(OUT_PATH)} bytes); unit spikes at T = 4: {fired}")
