@@ -247,8 +247,9 @@ public class TorchGoldenTests
     public void Fixtures_AreAllTested()
     {
         var onDisk = Directory.GetFiles(FixtureDir, "*.safetensors").Select(p => Path.GetFileNameWithoutExtension(p)!).Order().ToArray();
-        // snn_cnn_small comes from tools/make_snn_fixtures.py and is tested in SnnEquivalenceTests.
-        Assert.Equal(AllFixtures.Append("snn_cnn_small").Order().ToArray(), onDisk);
+        // snn_cnn_small comes from tools/make_snn_fixtures.py and is tested in SnnEquivalenceTests; neurons_resnet20 from
+        // tools/make_neuron_fixtures.py, tested in NewMethodTests.
+        Assert.Equal(AllFixtures.Append("snn_cnn_small").Append("neurons_resnet20").Order().ToArray(), onDisk);
     }
 
     [Fact]
