@@ -246,4 +246,21 @@ public sealed class ImageFolderCliTests
         }
         Assert.Equal((double)correct / samples.Count, (double)doc["ann_accuracy"]!, 12);
     }
+
+    [Fact]
+    public void TrainOnAFolder_RandomResizedCropsAtTheInputShape_ThenEvaluate()
+    {
+        using var tmp = new TempDirectory();
+        string root = Path.Combine(AppContext.BaseDirectory, "Fixtures", "imagefolder");
+        var (code, stdout, err) = Cli.CliTests.Run("train", "--model", "cnn-small", "--dataset", "imagefolder", "--data", root, "--input-shape", "3x24x24",
+            "--epochs", "1", "--batch", "4", "--skip-bad-images", "--preset", "qcfs", "--out", tmp.Combine("run"));
+        Assert.True(code == 0, err);
+        Assert.Contains("(3x24x24, 3 classes", stdout);
+        var cp = SpikeSharp.Interop.Checkpoint.Load(tmp.Combine("run", "last"));
+        Assert.Equal(("imagefolder", 3, 24), (cp.Data.Dataset, cp.Spec.Classes, cp.Spec.Height));
+        Assert.Equal(Datasets.DefaultNormalization("imagefolder").Mean, cp.Data.Mean);
+        (code, stdout, err) = Cli.CliTests.Run("evaluate", "--checkpoint", tmp.Combine("run", "last"), "--data", root, "--skip-bad-images", "--method", "qcfs", "--timesteps", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("imagefolder: 7 test images", stdout);
+    }
 }
