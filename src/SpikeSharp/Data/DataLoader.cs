@@ -1,5 +1,6 @@
 // Turns an ImageSet into shuffled, augmented batches prepared in the background while the caller computes.
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using SpikeSharp.Tensors;
 
@@ -139,7 +140,7 @@ public sealed class DataLoader : IDisposable
         public readonly Queue<BatchBuffer> Full = new();
         public readonly BatchBuffer? Tail;
         /// <summary>One transform and one read buffer per reading thread.</summary>
-        public readonly System.Collections.Concurrent.ConcurrentBag<(ImageTransform Transform, byte[] Scratch)> Workers = new();
+        public readonly ConcurrentBag<(ImageTransform Transform, byte[] Scratch)> Workers = new();
         public readonly int OutputSize;
         private readonly DataLoader _loader;
 
@@ -210,11 +211,11 @@ public sealed class DataLoader : IDisposable
             batch = null!;
             ObjectDisposedException.ThrowIf(_loader._disposed, _loader);
             Slot slot;
-            long waitStart = System.Diagnostics.Stopwatch.GetTimestamp();
+            long waitStart = Stopwatch.GetTimestamp();
             try
             {
                 bool got = _ready.TryTake(out slot, Timeout.Infinite, _cancel.Token);
-                _loader._stats.AddWait(System.Diagnostics.Stopwatch.GetElapsedTime(waitStart));
+                _loader._stats.AddWait(Stopwatch.GetElapsedTime(waitStart));
                 if (!got) return false;
             }
             catch (OperationCanceledException)
@@ -257,16 +258,16 @@ public sealed class DataLoader : IDisposable
                 {
                     int start = b * batchSize, count = Math.Min(batchSize, data.Count - start);
                     var buffer = count == batchSize ? _free.Take(token) : _buffers.Tail!;
-                    long readStart = System.Diagnostics.Stopwatch.GetTimestamp();
+                    long readStart = Stopwatch.GetTimestamp();
                     if (data.ReadWorkers == 1) Fill(buffer.Batch, order, start, 0, count, token);
                     else
                     {
-                        // Images are independent (each has its own random stream): split the batch into one range per worker.
+                        // Images are independent (each has its own random stream): a few ranges per worker balance uneven decode times.
                         int parts = Math.Min(data.ReadWorkers * 4, count);
                         try { Parallel.For(0, parts, parallel, p => Fill(buffer.Batch, order, start, p * count / parts, (p + 1) * count / parts, token)); }
                         catch (AggregateException e) { ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw(); }
                     }
-                    _loader._stats.AddRead(count, System.Diagnostics.Stopwatch.GetElapsedTime(readStart));
+                    _loader._stats.AddRead(count, Stopwatch.GetElapsedTime(readStart));
                     _ready.Add(new Slot(buffer, null), token);
                 }
             }

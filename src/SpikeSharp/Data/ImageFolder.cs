@@ -101,25 +101,38 @@ public sealed class ImageFolder : ImageSet
     public override ReadOnlySpan<byte> Read(int index, Span<byte> scratch, bool train, ref Rng rng)
     {
         var output = scratch[..ImageSize];
-        byte[] decoded = t_decoded ??= new byte[1 << 16];
-        var (h, w) = ImageDecoder.Decode(_files[index], Channels, ref decoded);
-        t_decoded = decoded;
+        var (h, w) = Decode(_files[index], Channels);
+        byte[] decoded = t_decoded!;
         if (train)
         {
             var (top, left, ch, cw) = RandomResizedCropBox(h, w, ref rng);
-            byte[] crop = t_crop = t_crop?.Length >= Channels * ch * cw ? t_crop : new byte[Channels * ch * cw];
+            byte[] crop = Grow(ref t_resized, Channels * ch * cw);
             Crop(decoded, h, w, top, left, ch, cw, crop);
             PilResize.Bilinear(crop, Channels, ch, cw, output, Height, Width);
             return output;
         }
         var (rh, rw) = ResizedSize(h, w, Options.ResizeOrDefault);
-        byte[] resized = t_crop = t_crop?.Length >= Channels * rh * rw ? t_crop : new byte[Channels * rh * rw];
+        byte[] resized = Grow(ref t_resized, Channels * rh * rw);
         PilResize.Bilinear(decoded, Channels, h, w, resized, rh, rw);
         Crop(resized, rh, rw, CenterOffset(rh, Height), CenterOffset(rw, Width), Height, Width, output);
         return output;
     }
 
-    [ThreadStatic] private static byte[]? t_decoded, t_crop;
+    // Per-thread buffers: decoded planes, and the resized (evaluation) or cropped (training) image.
+    [ThreadStatic] private static byte[]? t_decoded, t_resized;
+
+    private static byte[] Grow(ref byte[]? buffer, int size) => buffer = buffer is { } b && b.Length >= size ? b : new byte[size];
+
+    /// <summary>Decodes into this thread's <see cref="t_decoded"/>; a file that fails only now (its header read fine
+    /// while listing) says how to go on.</summary>
+    private static (int Height, int Width) Decode(string file, int channels)
+    {
+        byte[] buffer = t_decoded ?? [];
+        try { return ImageDecoder.Decode(file, channels, ref buffer); }
+        catch (InvalidFileException e) when (!e.Message.Contains("--skip-bad-images"))
+        { throw new InvalidFileException(file, e.Message[(file.Length + 2)..] + "; pass --skip-bad-images to decode every file first and leave unreadable ones out", e); }
+        finally { t_decoded = buffer; }
+    }
 
     protected override ImageSet SubsetOf(int[] indices) =>
         new ImageFolder(Name, Directory, indices.Select(i => _files[i]).ToArray(), indices.Select(i => Labels[i]).ToArray(),
@@ -196,12 +209,7 @@ public sealed class ImageFolder : ImageSet
         {
             try
             {
-                if (decode)
-                {
-                    byte[] buffer = t_decoded ??= new byte[1 << 16];
-                    ImageDecoder.Decode(files[i], channels, ref buffer);
-                    t_decoded = buffer;
-                }
+                if (decode) Decode(files[i], channels);
                 else ImageDecoder.Probe(files[i]);
             }
             catch (InvalidFileException e)
