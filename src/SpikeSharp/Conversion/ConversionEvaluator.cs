@@ -64,15 +64,7 @@ public sealed class ConversionEvaluator
             }
             int calImages = methodImages + (calibration?.Count ?? 0);
             string calData = calImages > 0 ? "training split" : "none";
-            int depth = snn.Neurons.Count;
-            var report = SnnReport.From(method.Name, method.Description, calImages, calData, runs, timesteps, Energy, sw.Elapsed.TotalSeconds,
-                method.CalibrationSummary);
-            reports.Add(report with
-            {
-                SpikeKind = method.SpikeKind,
-                WindowPerT = method.WindowPerT,
-                LatencyByT = new(report.LatencyByT.Keys.ToDictionary(t => t, t => method.Latency(t, depth))),
-            });
+            reports.Add(SnnReport.From(method, calImages, calData, runs, timesteps, Energy, sw.Elapsed.TotalSeconds, depth: snn.Neurons.Count));
         }
         return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, Test.Count, annAccuracy, macs, Energy, reports, CheckpointDir,
             loader.Statistics);

@@ -20,26 +20,25 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
     /// <summary>Whether each t was simulated as its own window (parallel neurons) instead of read from one run.</summary>
     public bool WindowPerT { get; init; }
 
-    public static SnnReport From(string method, string description, int calibrationImages, string calibrationData,
-        SimulationResult r, IEnumerable<int> timesteps, EnergyModel energy, double seconds, string? calibrationSummary = null) =>
-        From(method, description, calibrationImages, calibrationData, new SortedDictionary<int, SimulationResult> { [r.Steps] = r }, timesteps, energy, seconds, calibrationSummary);
-
-    /// <summary>From one run per window (its last step is t), or from one run of the longest horizon read at every t.</summary>
-    public static SnnReport From(string method, string description, int calibrationImages, string calibrationData,
-        SortedDictionary<int, SimulationResult> runs, IEnumerable<int> timesteps, EnergyModel energy, double seconds, string? calibrationSummary = null)
+    /// <summary>The report of <paramref name="method"/> from its runs: one per window (each read at its last step t),
+    /// or one of the longest horizon read at every t. <paramref name="depth"/> is the number of spiking layers.</summary>
+    public static SnnReport From(Conversion.Methods.ConversionMethod method, int calibrationImages, string calibrationData,
+        SortedDictionary<int, SimulationResult> runs, IEnumerable<int> timesteps, EnergyModel energy, double seconds, int depth)
     {
         var longest = runs.Values.Last();
         SimulationResult At(int t) => runs.TryGetValue(t, out var w) ? w : longest;
         var ts = timesteps.Where(t => t <= longest.Steps).ToList();
-        return new SnnReport(method, description, longest.ExtraSteps, calibrationImages, calibrationData,
+        return new SnnReport(method.Name, method.Description, longest.ExtraSteps, calibrationImages, calibrationData,
             new(ts.ToDictionary(t => t, t => At(t).Accuracy(t))),
             longest.Layers.Select(l => (l.Layer, l.FiringRate(longest.Images, longest.Steps))).ToList(),
             new(ts.ToDictionary(t => t, t => At(t).FiringRate(t))),
             new(ts.ToDictionary(t => t, t => At(t).Sops(t) + At(t).ExtraSopsPerImage)),
             new(ts.ToDictionary(t => t, t => At(t).EnergyPj(energy, t))),
-            longest.Layers, seconds, longest.Images, longest.AnnAgreement, calibrationSummary)
+            longest.Layers, seconds, longest.Images, longest.AnnAgreement, method.CalibrationSummary)
         {
-            LatencyByT = new(ts.ToDictionary(t => t, t => longest.ExtraSteps + t)),
+            SpikeKind = method.SpikeKind,
+            WindowPerT = method.WindowPerT,
+            LatencyByT = new(ts.ToDictionary(t => t, t => method.Latency(t, depth))),
         };
     }
 }
