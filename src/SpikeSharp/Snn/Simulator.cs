@@ -88,7 +88,7 @@ public sealed class Simulator
                 perImage[i] = output.Length / ((long)chunkImages * steps);
                 if (annByLayer.TryGetValue(n.LayerName, out var a))
                 {
-                    var (err, mismatches) = CompareRates(output, a, steps, n.Threshold);
+                    var (err, mismatches) = CompareRates(n.LayerName, output, a, steps, n.Threshold);
                     annErr[i] += err;
                     annMismatch[i] += mismatches;
                 }
@@ -192,10 +192,13 @@ public sealed class Simulator
 
     /// <summary>(Σ over images of the mean over neurons of |mean_t output − ANN activation|, number of neuron values
     /// differing by more than 10⁻⁴·θ).</summary>
-    private static (double Error, long Mismatches) CompareRates(Tensor output, Tensor annAct, int steps, float theta)
+    private static (double Error, long Mismatches) CompareRates(string layer, Tensor output, Tensor annAct, int steps, float theta)
     {
         int n = annAct.Length;
-        if (output.Length != (long)n * steps) return (0, 0);
+        // A skipped comparison would report zero error: a mismatch means the ANN is not the network that was converted.
+        if (output.Length != (long)n * steps)
+            throw new SpikeSharpException($"layer '{layer}': the SNN emits {output.Length} values over {steps} steps but the ANN's activation has {n}; " +
+                "pass the ANN the SNN was converted from");
         var rate = new float[n];
         for (int t = 0; t < steps; t++) TensorPrimitives.Add(rate, output.Data.AsSpan(t * n, n), rate);
         TensorPrimitives.Multiply(rate, 1f / steps, rate);

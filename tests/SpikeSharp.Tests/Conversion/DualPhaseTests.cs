@@ -45,9 +45,16 @@ public class DualPhaseTests
             y = a.Forward(new Variable(z)).Value.Data;
             for (int i = 0; i < y.Length; i++) Assert.Equal(NoisyQcActivation.Quantize(z.Data[i], 2f, 4), y[i], 5);
         }
-        var mixed = new NoisyQcActivation(4, 2f, 0.1f).Forward(new Variable(z)).Value.Data;
-        int continuous = mixed.Where((v, i) => v != NoisyQcActivation.Quantize(z.Data[i], 2f, 4)).Count();
-        Assert.InRange(continuous, 100, 700); // ≈ 10 % of the elements inside (0, λ) stay unquantized
+        // With p = 0.1 each element whose clip and quantized values differ stays continuous with probability 0.1: over
+        // 2^16 draws the count is Binomial(m, 0.1); accept ±4 standard deviations (about ±7 %).
+        var many = TestUtil.RandomRange(2, -1f, 3f, 1 << 16);
+        var mixed = new NoisyQcActivation(4, 2f, 0.1f).Forward(new Variable(many)).Value.Data;
+        int differ = many.Data.Count(x => Math.Clamp(x, 0f, 2f) != NoisyQcActivation.Quantize(x, 2f, 4));
+        int continuous = mixed.Where((v, i) => v != NoisyQcActivation.Quantize(many.Data[i], 2f, 4)).Count();
+        Assert.True(mixed.Select((v, i) => (v, i)).All(p => p.v == NoisyQcActivation.Quantize(many.Data[p.i], 2f, 4) || p.v == Math.Clamp(many.Data[p.i], 0f, 2f)),
+            "every output is either the quantized or the clipped value");
+        double mean = 0.1 * differ, sd = Math.Sqrt(differ * 0.1 * 0.9);
+        Assert.InRange(continuous, mean - 4 * sd, mean + 4 * sd);
     }
 
     [Fact]

@@ -418,7 +418,7 @@ public class OnnxImportTests(ITestOutputHelper output)
         }
         sw.Stop();
         output.WriteLine($"{file}: {cases} mutations in {sw.Elapsed.TotalSeconds:F2} s: {imported} imported, {rejected} rejected with SpikeSharpException");
-        Assert.True(sw.Elapsed.TotalSeconds < 60, $"fuzzing took {sw.Elapsed.TotalSeconds:F1} s");
+        Assert.True(rejected > cases / 10, $"{file}: only {rejected} of {cases} mutations rejected; are they reaching the importer?");
     }
 
     private static byte[] Mutate(byte[] valid, Random rng, out string how)

@@ -320,7 +320,6 @@ public class SafetensorsTests
         Assert.Equal(5, Safetensors.Read(path).Tensors.Count);
 
         int rejected = 0;
-        var sw = Stopwatch.StartNew();
         var run = Task.Run(() =>
         {
             var rng = new Random(12345);
@@ -369,7 +368,6 @@ public class SafetensorsTests
         });
         await run.WaitAsync(TimeSpan.FromSeconds(30)); // a TimeoutException here means a read hung
         Assert.InRange(rejected, 500, 1000); // most mutations must be caught; data-only ones may still load
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"fuzz took {sw.Elapsed.TotalSeconds:F1} s");
     }
 
     // ------------------------------------------------------------------ PyTorch fixtures
