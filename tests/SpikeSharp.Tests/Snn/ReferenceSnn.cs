@@ -60,6 +60,10 @@ internal sealed class ReferenceSnn
     public Result Run(float[][] images, int[] shape, int[] labels, int steps) =>
         Simulate(images, shape, labels, steps, offsets: null, masks: null);
 
+    /// <summary>IF simulation from v0 = θ/2 plus a per-neuron offset (absolute units) shared by all images (dual-phase).</summary>
+    public Result RunWithOffsets(float[][] images, int[] shape, int[] labels, int steps, IReadOnlyDictionary<SpikingNeuron, double[]> offsets) =>
+        Simulate(images, shape, labels, steps, images.Select(_ => offsets.ToDictionary(kv => kv.Key, kv => kv.Value)).ToArray(), masks: null);
+
     /// <summary>SRP (spec §2): τ plain steps, mask = [v(τ)/θ &gt; 10⁻³] per sample and neuron, reset to v0, T masked steps.</summary>
     public Result RunSrp(float[][] images, int[] shape, int[] labels, int steps, int presim)
     {
