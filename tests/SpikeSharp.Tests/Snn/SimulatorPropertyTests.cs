@@ -109,7 +109,7 @@ public class SimulatorPropertyTests
             var expected = new ReferenceSnn(snn.Model).Run(inputs, [c.Channels, c.Size, c.Size], data.Labels, c.Steps);
             var actual = ProductionSpikes(snn, new QcfsConversion(), ReferenceNets.Batch(inputs, c.Channels, c.Size), c.Steps);
             AssertSameSpikes(expected, actual, c.ToString());
-        }, 40);
+        }, 100);
     }
 
     [Fact]
@@ -123,7 +123,7 @@ public class SimulatorPropertyTests
             using var loader = new DataLoader(data, c.Batch, transform, shuffle: false, train: false, seed: 0);
             var actual = new Simulator { MaxRows = c.MaxRows }.Run(snn, loader, c.Steps);
             AssertSimulatorMatches(expected, actual, c.ToString());
-        }, 40);
+        }, 100);
     }
 
     [Fact]
@@ -139,7 +139,7 @@ public class SimulatorPropertyTests
             AssertSameSpikes(expected, actual, $"srp τ = {presim}, {c}");
             using var loader = new DataLoader(data, c.Batch, transform, shuffle: false, train: false, seed: 0);
             AssertSimulatorMatches(expected, new Simulator { MaxRows = c.MaxRows }.Run(snn, loader, c.Steps, method: new SrpCalibration(presim)), $"srp τ = {presim}, {c}");
-        }, 25);
+        }, 60);
     }
 
     [Fact]
@@ -157,7 +157,7 @@ public class SimulatorPropertyTests
             AssertSameSpikes(expected, actual, $"cos ρ = {rho}, {c}");
             using var loader = new DataLoader(data, c.Batch, transform, shuffle: false, train: false, seed: 0);
             AssertSimulatorMatches(expected, new Simulator { MaxRows = c.MaxRows }.Run(snn, loader, c.Steps, method: new CosCalibration(rho)), $"cos ρ = {rho}, {c}");
-        }, 25);
+        }, 60);
     }
 
     [Fact]
