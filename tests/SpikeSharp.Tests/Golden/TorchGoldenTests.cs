@@ -247,8 +247,9 @@ public class TorchGoldenTests
     public void Fixtures_AreAllTested()
     {
         var onDisk = Directory.GetFiles(FixtureDir, "*.safetensors").Select(p => Path.GetFileNameWithoutExtension(p)!).Order().ToArray();
-        // snn_cnn_small comes from tools/make_snn_fixtures.py and is tested in SnnEquivalenceTests.
-        Assert.Equal(AllFixtures.Append("snn_cnn_small").Order().ToArray(), onDisk);
+        // snn_cnn_small comes from tools/make_snn_fixtures.py and is tested in SnnEquivalenceTests; methods_resnet20 from
+        // tools/make_method_fixtures.py, tested in MethodGoldenTests.
+        Assert.Equal(AllFixtures.Append("snn_cnn_small").Append("methods_resnet20").Order().ToArray(), onDisk);
     }
 
     [Fact]
