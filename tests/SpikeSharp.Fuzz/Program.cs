@@ -63,7 +63,7 @@ static class Program
         {
             try { target(File.ReadAllBytes(file)); accepted++; }
             catch (SpikeSharpException) { rejected++; }
-            catch (Exception e) { crashed++; Console.Error.WriteLine($"{file}: {e.GetType().Name}: {e.Message}"); }
+            catch (Exception e) { crashed++; Console.Error.WriteLine($"{file}: {e}"); }
         }
         Console.WriteLine($"{accepted} accepted, {rejected} rejected, {crashed} crashed");
         return crashed == 0 ? 0 : 1;

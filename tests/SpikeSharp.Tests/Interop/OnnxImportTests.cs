@@ -390,6 +390,17 @@ public class OnnxImportTests(ITestOutputHelper output)
     /// throw <see cref="SpikeSharpException"/>, never another exception, and quickly (no hang, no huge allocation).
     /// Seeds: cnn-small (opset 13, BN folded, Flatten) and ResNet-20 at width 1/8 (opset 9, BN nodes, residual adds,
     /// the Shape→Gather→Unsqueeze→Concat→Reshape chain).</summary>
+    [Fact]
+    public void UnknownFieldLongerThanTheFileIsRejected()
+    {
+        // Found by tools/fuzz.sh (AFL++): an opset_import entry with an unknown field whose length runs past the end made
+        // Google.Protobuf throw ArgumentOutOfRangeException out of the importer.
+        byte[] bytes = Convert.FromHexString("080742FFFFFFFFF70670798042FFFFFFFF42424274");
+        var e = Assert.Throws<InvalidFileException>(() => OnnxImporter.Read(bytes, "crash.onnx", new ModelSpec("cnn-small", 1, 8, 8, 10, 0.25f)));
+        Assert.Equal("crash.onnx", e.FilePath);
+        Assert.Contains("not a valid ONNX file", e.Message);
+    }
+
     [Theory]
     [InlineData("cnn_small_fuzz.onnx", "cnn-small", 1, 8, 0.25f, 10_000)]
     [InlineData("resnet20_w0.125_opset9_bn.onnx", "resnet20", 3, 32, 0.125f, 600)]

@@ -23,7 +23,12 @@ internal static class OnnxGraphReader
     {
         ModelProto model;
         try { model = ModelProto.Parser.ParseFrom(bytes); }
-        catch (InvalidProtocolBufferException e) { throw new InvalidFileException(path, $"is not a valid ONNX file (protobuf: {e.Message})", e); }
+        // NOTE: Google.Protobuf 3.25 throws ArgumentOutOfRangeException, not its own exception, for an unknown field whose
+        // length runs past the end (found by fuzzing; OnnxImportTests.UnknownFieldLongerThanTheFileIsRejected).
+        catch (Exception e) when (e is InvalidProtocolBufferException or ArgumentOutOfRangeException)
+        {
+            throw new InvalidFileException(path, $"is not a valid ONNX file (protobuf: {e.Message})", e);
+        }
         var graph = model.Graph;
         if (graph is null || graph.Node.Count == 0) throw new InvalidFileException(path, "is not an ONNX model: it has no graph nodes");
         long opset = 0;
