@@ -34,8 +34,12 @@ public class SimulatorPropertyTests
         from extraRows in Gen.Choose(0, steps - 1)
         select new Case(seed, c, size, steps, images, batch, chunk * steps + extraRows);
 
+    /// <summary>Runs a property on <paramref name="cases"/> random cases (times SPIKESHARP_PROPERTY_SCALE for a long
+    /// local run); a failure reports the case and FsCheck's seed.</summary>
     private static void Check(Action<Case> property, int cases) =>
-        Prop.ForAll(Cases.ToArbitrary(), property).Check(Config.QuickThrowOnFailure.WithMaxTest(cases));
+        Prop.ForAll(Cases.ToArbitrary(), property).Check(Config.QuickThrowOnFailure.WithMaxTest(cases * Scale));
+
+    private static readonly int Scale = int.TryParse(Environment.GetEnvironmentVariable("SPIKESHARP_PROPERTY_SCALE"), out int s) && s > 0 ? s : 1;
 
     /// <summary>Per neuron and step: the spikes the production network emits in one direct call of the method, [layer][t][b·S + i].</summary>
     internal static byte[][][] ProductionSpikes(SpikingNetwork snn, ConversionMethod method, Tensor batch, int steps)
