@@ -9,7 +9,7 @@ namespace SpikeSharp.Snn;
 
 /// <summary>Spikes of one neuron layer over a simulation.</summary>
 /// <param name="NeuronsPerImage">neurons in the layer for one image</param>
-/// <param name="SpikesByStep">spikes at each step t = 1..T, summed over images</param>
+/// <param name="SpikesByStep">spikes emitted at each step t = 1..T, summed over images (a spike suppressed by an SRP mask is not emitted)</param>
 /// <param name="AnnError">mean over neurons and images of |rate·θ − ANN activation| at the full horizon T, when an ANN
 /// was given</param>
 /// <param name="AnnMismatches">neuron values (over all images) where |rate·θ − activation| &gt; 10⁻⁴·θ</param>
