@@ -221,8 +221,8 @@ internal sealed class ReferenceSnn
             case Conv2d conv: return Conv(conv, x, s);
             case Linear fc: return Dense(fc, x, s);
             case BatchNorm bn: return Norm(bn, x);
-            case AvgPool2d pool: return AvgPool(pool.KernelSize, pool.Stride, x);
-            case GlobalAvgPool2d: return AvgPool(x.Shape[1], x.Shape[1], x, x.Shape[2]);
+            case AvgPool2d pool: return AvgPool(pool.KernelSize, pool.KernelSize, pool.Stride, x);
+            case GlobalAvgPool2d: return AvgPool(x.Shape[1], x.Shape[2], Math.Max(x.Shape[1], x.Shape[2]), x);
             case Flatten: return new Value(x.Data, [x.Data.Length]);
             case Dropout or Identity: return x;
             default: throw new NotSupportedException($"reference simulator: no rule for {m.GetType().Name}");
@@ -320,20 +320,21 @@ internal sealed class ReferenceSnn
         return new Value(y, x.Shape);
     }
 
-    private static Value AvgPool(int k, int stride, Value x, int? kw = null)
+    /// <summary>Average over k×k windows with the given stride; global pooling is one window of the whole map.</summary>
+    private static Value AvgPool(int kh, int kw, int stride, Value x)
     {
-        int c = x.Shape[0], h = x.Shape[1], w = x.Shape[2], kx = kw ?? k;
-        int ho = (h - k) / stride + 1, wo = (w - kx) / (kw ?? stride) + 1;
+        int c = x.Shape[0], h = x.Shape[1], w = x.Shape[2];
+        int ho = (h - kh) / stride + 1, wo = (w - kw) / stride + 1;
         var y = new double[c * ho * wo];
         for (int ch = 0; ch < c; ch++)
             for (int oy = 0; oy < ho; oy++)
                 for (int ox = 0; ox < wo; ox++)
                 {
                     double acc = 0;
-                    for (int dy = 0; dy < k; dy++)
-                        for (int dx = 0; dx < kx; dx++) acc += x.Data[(ch * h + oy * stride + dy) * w + ox * (kw ?? stride) + dx];
-                    y[(ch * ho + oy) * wo + ox] = acc / (k * kx);
+                    for (int dy = 0; dy < kh; dy++)
+                        for (int dx = 0; dx < kw; dx++) acc += x.Data[(ch * h + oy * stride + dy) * w + ox * stride + dx];
+                    y[(ch * ho + oy) * wo + ox] = acc / (kh * kw);
                 }
-        return new Value(y, kw == null ? [c, ho, wo] : [c, ho, wo]);
+        return new Value(y, [c, ho, wo]);
     }
 }
