@@ -14,7 +14,7 @@
 # FUZZ_FRESH=1 to discard earlier findings and start again from the seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-READERS=(${@:-onnx pth safetensors idx cifar})
+READERS=(${@:-onnx onnx-resnet pth safetensors idx cifar})
 EXECS=${FUZZ_EXECS:-1000000}
 CHUNK=${FUZZ_CHUNK_SECONDS:-280}
 CPU=${FUZZ_CPU:-1}

@@ -1,4 +1,4 @@
-// Fuzz targets for the file readers (ONNX, .pth, safetensors, IDX, CIFAR), for SharpFuzz under AFL++ (tools/fuzz.sh).
+// Fuzz targets for the file readers (ONNX: a cnn-small and a ResNet-20 graph; .pth, safetensors, IDX, CIFAR), for SharpFuzz under AFL++ (tools/fuzz.sh).
 // A reader may accept an input or reject it with a SpikeSharpException; any other exception is a crash, and a run past
 // AFL's time limit a hang. `replay DIR…` runs files without AFL (to reproduce a crash or count the corpus's outcomes).
 using SharpFuzz;
@@ -15,14 +15,9 @@ static class Program
     /// <summary>The readers by name; each parses the bytes as a file of that kind.</summary>
     private static readonly Dictionary<string, Action<byte[]>> Targets = new()
     {
-        ["onnx"] = b =>
-        {
-            // The importer checks tensors against an architecture: the seed is a cnn-small (1×8×8, width 0.25).
-            var spec = new ModelSpec("cnn-small", 1, 8, 8, 10, 0.25f);
-            var source = OnnxImporter.Read(b, "fuzz.onnx", spec);
-            var classes = source.Tensors.LastOrDefault(kv => kv.Value.Rank == 2).Value?.Shape[0] ?? 10;
-            ModelImport.Build(spec with { Classes = classes }, source, null);
-        },
+        // The importer checks the graph against an architecture: one target per seed architecture.
+        ["onnx"] = b => ImportOnnx(b, new ModelSpec("cnn-small", 1, 8, 8, 10, 0.25f)),
+        ["onnx-resnet"] = b => ImportOnnx(b, new ModelSpec("resnet20", 3, 32, 32, 10, 0.125f)),
         ["pth"] = b => PthReader.Read("fuzz.pth", new MemoryStream(b)),
         ["safetensors"] = b => Safetensors.Read(new MemoryStream(b), "fuzz.safetensors"),
         ["idx"] = b =>
@@ -34,6 +29,13 @@ static class Program
         // CIFAR-100 records (coarse + fine label bytes) when the size is a whole number of them, else CIFAR-10 (1 label byte).
         ["cifar"] = b => CifarReader.Read(new MemoryStream(b), "fuzz.bin", cifar100: b.Length > 0 && b.Length % 3074 == 0, "cifar"),
     };
+
+    private static void ImportOnnx(byte[] bytes, ModelSpec spec)
+    {
+        var source = OnnxImporter.Read(bytes, "fuzz.onnx", spec);
+        var classes = source.Tensors.LastOrDefault(kv => kv.Value.Rank == 2).Value?.Shape[0] ?? 10;
+        ModelImport.Build(spec with { Classes = classes }, source, null);
+    }
 
     public static int Main(string[] args)
     {

@@ -23,9 +23,10 @@ internal static class OnnxGraphReader
     {
         ModelProto model;
         try { model = ModelProto.Parser.ParseFrom(bytes); }
-        // NOTE: Google.Protobuf 3.25 throws ArgumentOutOfRangeException, not its own exception, for an unknown field whose
-        // length runs past the end (found by fuzzing; OnnxImportTests.UnknownFieldLongerThanTheFileIsRejected).
-        catch (Exception e) when (e is InvalidProtocolBufferException or ArgumentOutOfRangeException)
+        // NOTE: on some truncated unknown fields Google.Protobuf 3.25 throws ArgumentOutOfRangeException or
+        // IndexOutOfRangeException instead of its own exception (found by fuzzing; see
+        // OnnxImportTests.TruncatedUnknownFieldIsAnInvalidFileError). Only the parse is in this try: they come from protobuf.
+        catch (Exception e) when (e is InvalidProtocolBufferException or ArgumentOutOfRangeException or IndexOutOfRangeException)
         {
             throw new InvalidFileException(path, $"is not a valid ONNX file (protobuf: {e.Message})", e);
         }
