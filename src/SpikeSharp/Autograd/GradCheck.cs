@@ -9,12 +9,20 @@ namespace SpikeSharp.Autograd;
 /// NOTE: near a kink (ReLU at 0, a max-pool tie, a clip bound) a central difference is meaningless; an element
 /// whose differences at h and h/2 disagree is counted as a kink and skipped. A wrong backward rule still shows
 /// up, because there the numeric derivative is stable and differs from the analytic one.
+/// The error of an element is |numeric − analytic| / max(|numeric| + |analytic|, a tenth of the largest |numeric|
+/// found): relative to the problem's own gradient scale, not an absolute 1 that would pass any small gradient.
 /// </summary>
 public static class GradCheck
 {
     /// <param name="ErrorsPerInput">relative errors of the checked elements, per input</param>
-    public sealed record Result(double MaxRelativeError, string Worst, int Checked, int SkippedAtKinks, IReadOnlyList<double[]> ErrorsPerInput)
+    /// <param name="SampledPerInput">elements sampled per input (checked or skipped at a kink)</param>
+    public sealed record Result(double MaxRelativeError, string Worst, int Checked, int SkippedAtKinks, IReadOnlyList<double[]> ErrorsPerInput,
+        IReadOnlyList<int> SampledPerInput)
     {
+        /// <summary>The smallest, over inputs, fraction of sampled elements that were checked (not skipped at a kink).</summary>
+        public double WorstInputFractionChecked =>
+            ErrorsPerInput.Select((e, i) => SampledPerInput[i] == 0 ? 1 : e.Length / (double)SampledPerInput[i]).DefaultIfEmpty(0).Min();
+
         /// <summary>The smallest, over inputs, fraction of checked elements with error below tol.</summary>
         public double WorstInputFractionWithin(double tol) =>
             ErrorsPerInput.Where(e => e.Length > 0).Select(e => e.Count(x => x < tol) / (double)e.Length).DefaultIfEmpty(1).Min();
@@ -38,17 +46,14 @@ public static class GradCheck
             tape.Backward(loss);
         }
 
-        double worst = 0;
-        string where = "";
-        int checkedCount = 0, kinks = 0;
-        var errors = new List<double[]>();
+        var found = new List<(int Index, double Numeric)>[inputs.Count];
+        var sampled = new int[inputs.Count];
+        int kinks = 0;
         for (int vi = 0; vi < inputs.Count; vi++)
         {
-            var inputErrors = new List<double>();
-            var v = inputs[vi];
-            var data = v.Value.Data;
-            var analytic = v.Grad?.Data ?? new float[data.Length];
-            int samples = Math.Min(samplesPerInput, data.Length);
+            var data = inputs[vi].Value.Data;
+            int samples = sampled[vi] = Math.Min(samplesPerInput, data.Length);
+            found[vi] = new();
             for (int s = 0; s < samples; s++)
             {
                 int i = samples == data.Length ? s : rng.Next(data.Length);
@@ -57,14 +62,30 @@ public static class GradCheck
                 double half = Central(forward, r, data, i, step / 2);
                 data[i] = orig;
                 if (Math.Abs(numeric - half) > 1e-3 * Math.Max(1.0, Math.Abs(numeric))) { kinks++; continue; }
+                found[vi].Add((i, numeric));
+            }
+        }
+        // Errors are relative to each element, with a floor of a tenth of the largest derivative found: scaling the
+        // probe scales every tolerance with it, and float32 noise in a near-zero derivative does not count as an error.
+        double floor = Math.Max(1e-30, 0.1 * found.SelectMany(f => f).Select(f => Math.Abs(f.Numeric)).DefaultIfEmpty(0).Max());
+        double worst = 0;
+        string where = "";
+        int checkedCount = 0;
+        var errors = new List<double[]>();
+        for (int vi = 0; vi < inputs.Count; vi++)
+        {
+            var analytic = inputs[vi].Grad?.Data ?? new float[inputs[vi].Value.Data.Length];
+            var inputErrors = new List<double>();
+            foreach (var (i, numeric) in found[vi])
+            {
                 checkedCount++;
-                double err = Math.Abs(numeric - analytic[i]) / Math.Max(1.0, Math.Abs(numeric) + Math.Abs(analytic[i]));
+                double err = Math.Abs(numeric - analytic[i]) / Math.Max(floor, Math.Abs(numeric) + Math.Abs(analytic[i]));
                 inputErrors.Add(err);
                 if (err > worst) { worst = err; where = $"input {vi} element {i}: numeric {numeric:G6}, analytic {analytic[i]:G6}"; }
             }
             errors.Add(inputErrors.ToArray());
         }
-        return new Result(worst, where, checkedCount, kinks, errors);
+        return new Result(worst, where, checkedCount, kinks, errors, sampled);
     }
 
     private static double Central(Func<Variable> forward, float[] r, float[] data, int i, double h)

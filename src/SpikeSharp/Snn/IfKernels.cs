@@ -7,7 +7,7 @@ namespace SpikeSharp.Snn;
 
 /// <summary>
 /// Fused integrate-and-fire update over a tile of neurons for T steps: charge (v += I(t)), fire (s = v ≥ θ, or v &gt; θ),
-/// soft reset (v −= θ·s), emit θ·s (times an optional 0/1 output mask, SRP), count spikes per step. The tile stays
+/// soft reset (v −= θ·s), emit θ·s (times an optional 0/1 output mask, SRP), count the emitted spikes per step. The tile stays
 /// in cache across t. Shapes: input [T, n] (or [n] when constant over time), output [T, n], v [n], mask [n].
 /// Every path computes the same thing as <see cref="IfNeuron"/>'s Charge/Fire/Reset reference.
 /// </summary>
@@ -43,7 +43,11 @@ public static class IfKernels
                 var fire = strict ? Vector512.GreaterThan(vv, th) : Vector512.GreaterThanOrEqual(vv, th);
                 var spike = fire & th;
                 (vv - spike).StoreUnsafe(ref vr, k);
-                if (masked) spike *= Vector512.LoadUnsafe(ref mr, k);
+                if (masked)
+                {
+                    spike *= Vector512.LoadUnsafe(ref mr, k);
+                    fire = ~Vector512.Equals(spike, Vector512<float>.Zero); // a suppressed spike is not emitted, so not counted
+                }
                 spike.StoreUnsafe(ref outr, outBase + (nuint)i);
                 count += BitOperations.PopCount(fire.ExtractMostSignificantBits());
             }
@@ -68,7 +72,7 @@ public static class IfKernels
                 float spike = fire ? theta : 0f;
                 v[k] = vv - spike;
                 output[outBase + i] = masked ? spike * mask[k] : spike;
-                if (fire) count++;
+                if (fire && (!masked || mask[k] != 0)) count++;
             }
             counts[t] += count;
         }

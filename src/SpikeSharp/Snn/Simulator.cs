@@ -9,7 +9,7 @@ namespace SpikeSharp.Snn;
 
 /// <summary>Spikes of one neuron layer over a simulation.</summary>
 /// <param name="NeuronsPerImage">neurons in the layer for one image</param>
-/// <param name="SpikesByStep">spikes at each step t = 1..T, summed over images</param>
+/// <param name="SpikesByStep">spikes emitted at each step t = 1..T, summed over images (a spike suppressed by an SRP mask is not emitted)</param>
 /// <param name="AnnError">mean over neurons and images of |rate·θ − ANN activation| at the full horizon T, when an ANN
 /// was given</param>
 /// <param name="AnnMismatches">neuron values (over all images) where |rate·θ − activation| &gt; 10⁻⁴·θ</param>
@@ -88,7 +88,7 @@ public sealed class Simulator
                 perImage[i] = output.Length / ((long)chunkImages * steps);
                 if (annByLayer.TryGetValue(n.LayerName, out var a))
                 {
-                    var (err, mismatches) = CompareRates(output, a, steps, n.Threshold);
+                    var (err, mismatches) = CompareRates(n.LayerName, output, a, steps, n.Threshold);
                     annErr[i] += err;
                     annMismatch[i] += mismatches;
                 }
@@ -192,10 +192,13 @@ public sealed class Simulator
 
     /// <summary>(Σ over images of the mean over neurons of |mean_t output − ANN activation|, number of neuron values
     /// differing by more than 10⁻⁴·θ).</summary>
-    private static (double Error, long Mismatches) CompareRates(Tensor output, Tensor annAct, int steps, float theta)
+    private static (double Error, long Mismatches) CompareRates(string layer, Tensor output, Tensor annAct, int steps, float theta)
     {
         int n = annAct.Length;
-        if (output.Length != (long)n * steps) return (0, 0);
+        // A skipped comparison would report zero error: a mismatch means the ANN is not the network that was converted.
+        if (output.Length != (long)n * steps)
+            throw new SpikeSharpException($"layer '{layer}': the SNN emits {output.Length} values over {steps} steps but the ANN's activation has {n}; " +
+                "pass the ANN the SNN was converted from");
         var rate = new float[n];
         for (int t = 0; t < steps; t++) TensorPrimitives.Add(rate, output.Data.AsSpan(t * n, n), rate);
         TensorPrimitives.Multiply(rate, 1f / steps, rate);

@@ -61,7 +61,16 @@ public sealed class CliTests : IDisposable
         Assert.Equal("cnn-small", doc["model"]!.GetValue<string>());
         Assert.Equal("mnist", doc["dataset"]!.GetValue<string>());
         Assert.Equal(96, doc["test_images"]!.GetValue<int>());
-        Assert.InRange(doc["ann_accuracy"]!.GetValue<double>(), 0, 1);
+        // The reported ANN accuracy is the checkpoint's accuracy on exactly those 96 images, recomputed here in-process.
+        var cp = Checkpoint.Load(Path.Combine(run, "last"));
+        var test = SpikeSharp.Data.Datasets.Load("mnist", DataDir, train: false).Take(96);
+        using (var loader = new SpikeSharp.Data.DataLoader(test, 32, SpikeSharp.Data.TransformSpec.ForEval(1, 28, 28, new SpikeSharp.Data.Normalization(cp.Data.Mean, cp.Data.Std)),
+            shuffle: false, train: false, seed: 0))
+        {
+            double expected = SpikeSharp.Training.Evaluation.Accuracy(cp.Model, loader);
+            Assert.Equal(expected, doc["ann_accuracy"]!.GetValue<double>(), 12);
+            Assert.True(expected > 0.3, $"ANN accuracy {expected} after one epoch on 512 images: no better than chance");
+        }
         Assert.True(doc["macs_per_image"]!.GetValue<long>() > 0);
         var snn = doc["snn"]![0]!;
         Assert.Equal("qcfs", snn["method"]!.GetValue<string>());
@@ -136,6 +145,8 @@ public sealed class CliTests : IDisposable
         Assert.True(code == 0, err);
         var snn = JsonNode.Parse(File.ReadAllText(json))!["snn"]![0]!;
         Assert.Equal(1.0, snn["ann_prediction_agreement"]!.GetValue<double>());
+        // Every layer was compared (a length mismatch is now an error, not a silent zero) and none differs.
+        Assert.Equal(3, snn["ann_error_by_layer"]!.AsArray().Count);
         Assert.All(snn["ann_error_by_layer"]!.AsArray(), l => Assert.Equal(0, l!["mismatched_values"]!.GetValue<long>()));
         (code, _, err) = Run("evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "bit-serial", "--timesteps", "8");
         Assert.Equal(2, code);

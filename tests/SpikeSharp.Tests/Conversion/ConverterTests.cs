@@ -41,6 +41,70 @@ public class ConverterTests
     }
 
     [Fact]
+    public void FoldingBatchNormAfterLinearGivesTheAffineWeightsAndKeepsOutputs()
+    {
+        var fc = new Linear(6, 5, rng: new Random(3));
+        var bn = new BatchNorm(5);
+        var model = new Sequential(new Flatten(), fc, bn, new ReLU(), new Linear(5, 3, rng: new Random(4)));
+        RandomizeBatchNorm(model, 2);
+        model.Eval();
+        var x = new Variable(TestUtil.Random(5, 4, 6));
+        var before = model.Forward(x).Value.Data;
+        float[] w = (float[])fc.Weight.Value.Data.Clone(), b = (float[])fc.Bias!.Value.Data.Clone();
+        var swaps = BatchNormFolding.Fold(model);
+        Assert.DoesNotContain(model.NamedModules(), m => m.Value is BatchNorm);
+        var folded = Assert.IsType<Linear>(model.Children[1].Value);
+        for (int o = 0; o < 5; o++)
+        {
+            // W' = W·γ/σ, b' = γ(b − μ)/σ + β, σ = √(var + ε) (spec §0).
+            double sigma = Math.Sqrt(bn.RunningVar.Data[o] + (double)bn.Eps), scale = bn.Weight.Value.Data[o] / sigma;
+            for (int i = 0; i < 6; i++) Assert.Equal(w[o * 6 + i] * scale, folded.Weight.Value.Data[o * 6 + i], 1e-6);
+            Assert.Equal(scale * (b[o] - bn.RunningMean.Data[o]) + bn.Bias.Value.Data[o], folded.Bias!.Value.Data[o], 1e-6);
+        }
+        TestUtil.AssertClose(before, model.Forward(x).Value.Data, 1e-5, 1e-4, "folded linear");
+        for (int i = swaps.Count - 1; i >= 0; i--) swaps[i].Undo();
+        Assert.Same(fc, model.Children[1].Value);
+        Assert.Equal(before, model.Forward(x).Value.Data);
+    }
+
+    [Theory]
+    [InlineData(50.0)]
+    [InlineData(90.0)]
+    [InlineData(99.99)]
+    public void ReluThresholdBalancingTakesThePercentileOfPositiveActivations(double percentile)
+    {
+        var fc = new Linear(4, 3, rng: new Random(5));
+        fc.Weight.Value.Data[8] = -100f; fc.Weight.Value.Data[9] = -100f; fc.Weight.Value.Data[10] = -100f; fc.Weight.Value.Data[11] = -100f;
+        fc.Bias!.Value.Data[2] = -1000f; // unit 2 never activates: the layer still has positives from units 0 and 1
+        var model = new Sequential(fc, new ReLU(), new Linear(3, 2, rng: new Random(6)));
+        var images = new[] { TestUtil.Random(7, 16, 4), TestUtil.Random(8, 9, 4) };
+        // Independently: the positive pre-activations of the first layer, sorted, at index ⌊n·p/100⌋.
+        var positives = new List<double>();
+        foreach (var x in images)
+            for (int r = 0; r < x.Shape[0]; r++)
+                for (int o = 0; o < 3; o++)
+                {
+                    double z = fc.Bias.Value.Data[o];
+                    for (int i = 0; i < 4; i++) z += fc.Weight.Value.Data[o * 4 + i] * x.Data[r * 4 + i];
+                    if (z > 0) positives.Add(z);
+                }
+        positives.Sort();
+        double expected = positives[Math.Min(positives.Count - 1, (int)(positives.Count * percentile / 100))];
+        var snn = Converter.Convert(model, new ConversionOptions(ReluPercentile: percentile), images, _ => { });
+        Assert.Equal(expected, snn.Neurons[0].Threshold, 1e-5);
+        Assert.True(percentile < 99 || snn.Neurons[0].Threshold == (float)positives[^1]);
+    }
+
+    [Fact]
+    public void ReluThresholdOfASilentLayerIsOne()
+    {
+        var fc = new Linear(2, 2, rng: new Random(1));
+        fc.Bias!.Value.Data[0] = fc.Bias.Value.Data[1] = -1e6f;
+        var snn = Converter.Convert(new Sequential(fc, new ReLU(), new Linear(2, 2)), calibrationImages: [TestUtil.Random(2, 8, 2)], warn: _ => { });
+        Assert.Equal(1f, snn.Neurons[0].Threshold);
+    }
+
+    [Fact]
     public void Case12_FirstLayerOfQcfsMlpIsExactWithTEqualsLAndErrorShrinksWithT()
     {
         const int levels = 4;

@@ -66,5 +66,14 @@ public class LowLatencyMethodTests
     {
         Assert.Equal(0, new SrpCalibration(0).ExtraSteps);
         Assert.Throws<SpikeSharpException>(() => new SrpCalibration(-1));
+        var snn = SpikeSharp.Conversion.Converter.Convert(Snn.ReferenceNets.Random(11, 2, 8, 4));
+        var (_, inputs, _) = Snn.ReferenceNets.Images(11, 6, 2, 8, 4);
+        var batch = Snn.ReferenceNets.Batch(inputs, 2, 8);
+        var qcfs = Snn.SimulatorPropertyTests.ProductionSpikes(snn, new QcfsConversion(), batch, 6);
+        var srp = Snn.SimulatorPropertyTests.ProductionSpikes(snn, new SrpCalibration(0), batch, 6);
+        Assert.Equal(qcfs.SelectMany(l => l.SelectMany(t => t)), srp.SelectMany(l => l.SelectMany(t => t)));
+        Assert.Contains(qcfs.SelectMany(l => l.SelectMany(t => t)), s => s == 1);
+        Assert.Equal(new QcfsConversion().Simulate(snn, batch, 6).Data, new SrpCalibration(0).Simulate(snn, batch, 6).Data);
+        Assert.All(snn.IfNeurons, n => Assert.Null(n.OutputMask));
     }
 }

@@ -135,15 +135,21 @@ public sealed class DataLoaderTests
         var data = SyntheticData.Random(400, 3, 32, 32);
         var loader = new DataLoader(data, 4, Augmented, shuffle: true, train: true, seed: 0);
         int processed = 0;
-        loader.BeforeSample = _ => Interlocked.Increment(ref processed);
+        var producers = new System.Collections.Concurrent.ConcurrentDictionary<Thread, bool>();
+        loader.BeforeSample = _ =>
+        {
+            producers.TryAdd(Thread.CurrentThread, true);
+            Interlocked.Increment(ref processed);
+        };
         var e = loader.Epoch(0).GetEnumerator();
         Assert.True(e.MoveNext());
 
         loader.Dispose();
+        // Dispose has joined every thread that produced samples: none is alive, so none can process another (no sleep
+        // and hope; this holds on any machine load).
+        Assert.NotEmpty(producers.Keys);
+        Assert.All(producers.Keys, t => Assert.False(t.IsAlive, "a producer thread outlived Dispose"));
         int afterDispose = Volatile.Read(ref processed);
-        Thread.Sleep(50);
-
-        Assert.Equal(afterDispose, Volatile.Read(ref processed));
         Assert.True(afterDispose < 400);
         Assert.Throws<ObjectDisposedException>(() => e.MoveNext());
         Assert.Throws<ObjectDisposedException>(() => loader.Epoch(1));

@@ -247,9 +247,10 @@ public class TorchGoldenTests
     public void Fixtures_AreAllTested()
     {
         var onDisk = Directory.GetFiles(FixtureDir, "*.safetensors").Select(p => Path.GetFileNameWithoutExtension(p)!).Order().ToArray();
-        // snn_cnn_small comes from tools/make_snn_fixtures.py and is tested in SnnEquivalenceTests; neurons_resnet20 from
-        // tools/make_neuron_fixtures.py, tested in NewMethodTests.
-        Assert.Equal(AllFixtures.Append("snn_cnn_small").Append("neurons_resnet20").Order().ToArray(), onDisk);
+        // Spike-level goldens, each with its own script and test: snn_cnn_small (tools/make_snn_fixtures.py,
+        // SnnEquivalenceTests), methods_resnet20 (SRP and COS, tools/make_method_fixtures.py, MethodGoldenTests),
+        // neurons_resnet20 (parallel, signed, burst, FTBC neurons, tools/make_neuron_fixtures.py, NewMethodTests).
+        Assert.Equal(AllFixtures.Concat(["snn_cnn_small", "methods_resnet20", "neurons_resnet20"]).Order().ToArray(), onDisk);
     }
 
     [Fact]

@@ -25,6 +25,37 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void AdamMatchesTheBiasCorrectedUpdateStepByStep()
+    {
+        // torch.optim.Adam (amsgrad off), worked out in float64 for three steps with changing gradients and L2 decay.
+        const double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01, lr = 0.05;
+        double[] w = [1.0, -2.0, 0.5], m = new double[3], v = new double[3];
+        float[][] grads = [[0.5f, -0.25f, 0f], [0.1f, 0.3f, -2f], [-0.4f, 0f, 1f]];
+        var p = new SpikeSharp.Autograd.Parameter(Tensor.FromArray(w.Select(x => (float)x).ToArray()));
+        var adam = new Adam([new("w", p)], (float)b1, (float)b2, (float)eps, (float)wd);
+        for (int t = 1; t <= grads.Length; t++)
+        {
+            p.ZeroGrad();
+            p.AccumulateGrad((float[])grads[t - 1].Clone());
+            adam.Step((float)lr);
+            for (int i = 0; i < 3; i++)
+            {
+                double g = grads[t - 1][i] + wd * w[i];
+                m[i] = b1 * m[i] + (1 - b1) * g;
+                v[i] = b2 * v[i] + (1 - b2) * g * g;
+                w[i] -= lr * (m[i] / (1 - Math.Pow(b1, t))) / (Math.Sqrt(v[i] / (1 - Math.Pow(b2, t))) + eps);
+                Assert.True(Math.Abs(w[i] - p.Value.Data[i]) < 1e-5, $"step {t}, element {i}: {p.Value.Data[i]}, expected {w[i]}");
+            }
+        }
+        // The first step moves every element with a gradient by lr against its sign (m̂/√v̂ = ±1).
+        var q = new SpikeSharp.Autograd.Parameter(Tensor.FromArray([3f, 3f]));
+        q.AccumulateGrad([1e-3f, -7f]);
+        new Adam([new("q", q)]).Step(0.1f);
+        Assert.Equal(2.9f, q.Value.Data[0], 5);
+        Assert.Equal(3.1f, q.Value.Data[1], 5);
+    }
+
+    [Fact]
     public void ExemptParametersGetNoDecay()
     {
         var p = new SpikeSharp.Autograd.Parameter(Tensor.FromArray([3f]), weightDecay: false);

@@ -97,8 +97,10 @@ public sealed class ParserFuzzTests(ITestOutputHelper output)
         var report = Fuzzer.Run(parser, seeds, parse, cases, seed, path: $"/fuzz/{parser}.bin");
         output.WriteLine(report.ToString());
         foreach (var (kind, n) in report.RejectionKinds.OrderByDescending(kv => kv.Value).Take(12)) output.WriteLine($"  {n,6}  {kind}");
-        Assert.Equal(cases, report.Accepted + report.Rejected);
+        // Both outcomes, and several distinct rejections, show the mutations reach past the first check of the parser.
+        Assert.True(report.Accepted > 0, $"{parser}: none of {cases} mutations parsed; the mutations never get past the header");
         Assert.True(report.Rejected > cases / 4, $"{parser}: only {report.Rejected} of {cases} mutations were rejected; are the mutations reaching the parser?");
+        Assert.True(report.RejectionKinds.Count >= 3, $"{parser}: only {report.RejectionKinds.Count} distinct rejections");
     }
 
     [Fact]

@@ -101,6 +101,7 @@ public class IfNeuronTests
                 var rule = strict ? FireRule.Greater : FireRule.GreaterOrEqual;
                 var vRef = Enumerable.Repeat(0.4f, n).ToArray();
                 var outRef = new float[steps * n];
+                var countsRef = new long[steps];
                 var spikes = new float[n];
                 for (int t = 0; t < steps; t++)
                 {
@@ -108,6 +109,7 @@ public class IfNeuronTests
                     IfNeuron.Fire(vRef, theta, rule, spikes);
                     IfNeuron.Reset(vRef, spikes, theta);
                     for (int i = 0; i < n; i++) outRef[t * n + i] = spikes[i] * theta * mask[i];
+                    countsRef[t] = outRef.AsSpan(t * n, n).ToArray().Count(v => v != 0); // emitted spikes: a masked one does not count
                 }
                 foreach (var path in new[] { "512", "scalar" })
                 {
@@ -119,6 +121,7 @@ public class IfNeuronTests
                     else IfKernels.RunScalar(input, false, v, output, mask, theta, strict, steps, n, 0, n, counts);
                     Assert.Equal(outRef, output);
                     Assert.Equal(vRef, v);
+                    Assert.Equal(countsRef, counts);
                 }
             }
     }

@@ -23,7 +23,13 @@ internal static class OnnxGraphReader
     {
         ModelProto model;
         try { model = ModelProto.Parser.ParseFrom(bytes); }
-        catch (InvalidProtocolBufferException e) { throw new InvalidFileException(path, $"is not a valid ONNX file (protobuf: {e.Message})", e); }
+        // NOTE: on some truncated unknown fields Google.Protobuf 3.25 throws ArgumentOutOfRangeException or
+        // IndexOutOfRangeException instead of its own exception (found by fuzzing; see
+        // OnnxImportTests.TruncatedUnknownFieldIsAnInvalidFileError). Only the parse is in this try: they come from protobuf.
+        catch (Exception e) when (e is InvalidProtocolBufferException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+        {
+            throw new InvalidFileException(path, $"is not a valid ONNX file (protobuf: {e.Message})", e);
+        }
         var graph = model.Graph;
         if (graph is null || graph.Node.Count == 0) throw new InvalidFileException(path, "is not an ONNX model: it has no graph nodes");
         long opset = 0;
