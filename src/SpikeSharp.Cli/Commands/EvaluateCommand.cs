@@ -26,13 +26,14 @@ internal static class EvaluateCommand
         var calSteps = CliOptions.Make<int>("--calibration-steps", "dual-phase: the horizon T the calibration targets", 8);
         var burst = CliOptions.Make<int>("--burst", "burst: the most unit spikes per step, m", Conversion.Methods.BurstConversion.DefaultMaxBurst);
         var calibrate = CliOptions.Make<bool>("--calibrate", "parallel: calibrate per-channel input and spike-size shifts on the whole training split (one pass per t)");
+        var annAgreement = CliOptions.Make<bool>("--ann-agreement", "also run the ANN beside the SNN and report, per layer, |rate·θ − activation| and the share of images with the ANN's prediction (costs ~20 % more time)");
         var energy = CliOptions.Make<string>("--energy", $"energy preset: {string.Join(", ", EnergyModel.Presets.Select(p => p.Name))}", "45nm-fp32");
         var quiet = CliOptions.Quiet();
         var json = CliOptions.JsonOut();
         var folder = new CliOptions.ImageFolderFlags();
         var cmd = new Command("evaluate", "Evaluate a checkpoint as an ANN and, converted with each method, as an SNN.\n\nExample:\n  " +
             "spikesharp evaluate --checkpoint runs/r20/best --data ../shared/datasets/fashion-mnist --method qcfs --timesteps 1,2,4,8,16,32 --json eval.json")
-        { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, burst, calibrate, energy, quiet, json };
+        { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, burst, calibrate, annAgreement, energy, quiet, json };
         folder.AddTo(cmd);
         cmd.SetAction(r => Program.Guard(() =>
         {
@@ -40,7 +41,7 @@ internal static class EvaluateCommand
             var methods = (r.GetValue(method) ?? []).SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries))
                 .Select(m => ConversionMethods.Create(m, r.GetValue(presim), r.GetValue(calImages), r.GetValue(calSteps), r.GetValue(burst), r.GetValue(calibrate))).ToList();
             var report = Evaluate(r.GetValue(checkpoint)!, r.GetValue(data)!, methods, steps, r.GetValue(batch), r.GetValue(limit),
-                EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)), (c, h, w) => folder.For(r, c, h, w));
+                EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)), (c, h, w) => folder.For(r, c, h, w), r.GetValue(annAgreement));
             Console.Write(report.ToTable());
             CliOptions.WriteJson(r.GetValue(json), report.ToJson());
             return Program.Ok;
@@ -49,7 +50,7 @@ internal static class EvaluateCommand
     }
 
     public static EvaluationReport Evaluate(string checkpointDir, string dataDir, IReadOnlyList<ConversionMethod> methods, int[] steps,
-        int batch, int? limit, EnergyModel energy, CliProgress progress, Func<int, int, int, ImageFolderOptions>? folder = null)
+        int batch, int? limit, EnergyModel energy, CliProgress progress, Func<int, int, int, ImageFolderOptions>? folder = null, bool compareWithAnn = false)
     {
         if (batch <= 0) throw new SpikeSharpException($"--batch must be > 0, got {batch}");
         var cp = Checkpoint.Load(checkpointDir);
@@ -71,7 +72,7 @@ internal static class EvaluateCommand
             string? current = null;
             var evaluator = new ConversionEvaluator
             {
-                CheckpointDir = checkpointDir, Test = test, Train = train, BatchSize = batch, Energy = energy,
+                CheckpointDir = checkpointDir, Test = test, Train = train, BatchSize = batch, Energy = energy, CompareWithAnn = compareWithAnn,
                 Log = tracker.Note,
                 OnProgress = (m, done, total) =>
                 {

@@ -20,6 +20,12 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
     /// <summary>Whether each t was simulated as its own window (parallel neurons) instead of read from one run.</summary>
     public bool WindowPerT { get; init; }
 
+    /// <summary>Where the simulation's wall time went, summed over the method's runs.</summary>
+    public SimulationTime Time { get; init; } = new(0, 0, 0, 0);
+
+    /// <summary>Test images simulated per second of simulation wall time (every window of a windowed method counts).</summary>
+    public double? ImagesPerSecond => Time.WallSeconds > 0 ? Images * (WindowPerT ? LatencyByT.Count : 1) / Time.WallSeconds : null;
+
     /// <summary>The report of <paramref name="method"/> from its runs: one per window (each read at its last step t),
     /// or one of the longest horizon read at every t. <paramref name="depth"/> is the number of spiking layers.</summary>
     public static SnnReport From(Conversion.Methods.ConversionMethod method, int calibrationImages, string calibrationData,
@@ -38,6 +44,8 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
         {
             SpikeKind = method.SpikeKind,
             WindowPerT = method.WindowPerT,
+            Time = new(runs.Values.Sum(r => r.Time.WallSeconds), runs.Values.Sum(r => r.Time.SimulateSeconds),
+                runs.Values.Sum(r => r.Time.AnnForwardSeconds), runs.Values.Sum(r => r.Time.AnnCompareSeconds)),
             LatencyByT = new(ts.ToDictionary(t => t, t => method.Latency(t, depth))),
         };
     }
@@ -87,6 +95,13 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                 ["sops_per_image"] = ByT(s.SopsByT),
                 ["energy_pj_per_image"] = ByT(s.EnergyPjByT),
                 ["seconds"] = s.Seconds,
+                ["images_per_second"] = s.ImagesPerSecond,
+                ["time_breakdown"] = new JsonObject
+                {
+                    ["simulation_wall_seconds"] = s.Time.WallSeconds, ["simulate_seconds"] = s.Time.SimulateSeconds,
+                    ["ann_forward_seconds"] = s.Time.AnnForwardSeconds, ["ann_compare_seconds"] = s.Time.AnnCompareSeconds,
+                    ["simulate_fraction"] = s.Time.SimulateFraction,
+                },
             });
         return new JsonObject
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using SpikeSharp.Autograd;
 using SpikeSharp.Conversion.Methods;
 using SpikeSharp.Data;
@@ -28,6 +29,9 @@ public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPe
 public sealed record SimulationResult(int Images, int Steps, long[] CorrectByStep, IReadOnlyList<LayerActivity> Layers,
     double AnalogMacsPerImagePerStep, double[] SopsPerImageByStep, int ExtraSteps, double ExtraSopsPerImage, long? AnnAgreement = null)
 {
+    /// <summary>Where the wall time of the run went.</summary>
+    public SimulationTime Time { get; init; } = new(0, 0, 0, 0);
+
     public double Accuracy(int t) => Images == 0 ? 0 : (double)CorrectByStep[t - 1] / Images;
 
     /// <summary>Synaptic operations per image over steps 1..t.</summary>
@@ -39,6 +43,14 @@ public sealed record SimulationResult(int Images, int Steps, long[] CorrectBySte
 
     /// <summary>Energy per image for counted steps 1..t plus the extra steps.</summary>
     public double EnergyPj(EnergyModel e, int t) => e.Snn(AnalogMacsPerImagePerStep * (t + ExtraSteps), Sops(t) + ExtraSopsPerImage);
+}
+
+/// <summary>Wall time of one simulation: all of it, the network's own simulation, and the optional ANN comparison
+/// (the ANN's forward pass with its activations recorded, and the per-layer rate comparison). The rest is data loading,
+/// accuracy counting and bookkeeping.</summary>
+public sealed record SimulationTime(double WallSeconds, double SimulateSeconds, double AnnForwardSeconds, double AnnCompareSeconds)
+{
+    public double SimulateFraction => WallSeconds > 0 ? SimulateSeconds / WallSeconds : 0;
 }
 
 /// <summary>
@@ -76,6 +88,7 @@ public sealed class Simulator
         double extraSops = 0, analogPerImageStep = -1;
         int images = 0, chunkImages = 0;
         var annByLayer = new Dictionary<string, Tensor>();
+        long wallStart = Stopwatch.GetTimestamp(), simulateTicks = 0, annTicks = 0, compareTicks = 0;
         var index = snn.Neurons.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
         var arena = new TensorArena();
         foreach (var neuron in snn.Neurons)
@@ -88,9 +101,11 @@ public sealed class Simulator
                 perImage[i] = output.Length / ((long)chunkImages * steps);
                 if (annByLayer.TryGetValue(n.LayerName, out var a))
                 {
+                    long compareStart = Stopwatch.GetTimestamp();
                     var (err, mismatches) = CompareRates(n.LayerName, output, a, steps, n.Threshold);
                     annErr[i] += err;
                     annMismatch[i] += mismatches;
+                    compareTicks += Stopwatch.GetTimestamp() - compareStart;
                 }
             };
         try
@@ -105,14 +120,18 @@ public sealed class Simulator
                     var x = Rows(batch.Images, b0, chunkImages);
                     annByLayer.Clear();
                     if (analogPerImageStep < 0) analogPerImageStep = AnalogMacsPerImageStep(snn, x, steps);
+                    long annStart = Stopwatch.GetTimestamp();
                     if (ann != null) annLogits = RecordAnn(ann, x, annByLayer);
+                    annTicks += Stopwatch.GetTimestamp() - annStart;
                     using (var counter = OpCounter.StartSpiking(chunkImages, steps))
                     {
                         // The SNN keeps no intermediate (the ANN recordings above must survive, so only here).
                         arena.ReleaseIntermediates = true;
                         Tensor logits;
+                        long simulateStart = Stopwatch.GetTimestamp();
                         try { logits = method.Simulate(snn, x, steps); }
                         finally { arena.ReleaseIntermediates = false; }
+                        simulateTicks += Stopwatch.GetTimestamp() - simulateStart;
                         for (int i = 0; i < layers; i++) if (snn.Neurons[i] is IfNeuron f) divergent[i] += f.DivergentNeurons;
                         for (int t = 0; t < steps; t++) sops[t] += counter.SynapticOpsByStep[t];
                         extraSops += counter.ExtraSynapticOps;
@@ -130,9 +149,14 @@ public sealed class Simulator
         }
         var activity = snn.Neurons.Select((n, i) => new LayerActivity(n.LayerName, n.Threshold, perImage[i], spikes[i],
             ann != null && images > 0 ? annErr[i] / images : null, ann != null ? annMismatch[i] : null, divergent[i])).ToList();
+        static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
         return new SimulationResult(images, steps, correct, activity, Math.Max(0, analogPerImageStep),
             sops.Select(s => images == 0 ? 0 : s / images).ToArray(), method.ExtraSteps, images == 0 ? 0 : extraSops / images,
-            ann != null ? agreement : null);
+            ann != null ? agreement : null)
+        {
+            // The ANN comparison runs inside the neurons' observers, so it is taken out of the simulation time.
+            Time = new(Seconds(Stopwatch.GetTimestamp() - wallStart), Seconds(simulateTicks - compareTicks), Seconds(annTicks), Seconds(compareTicks)),
+        };
     }
 
     /// <summary>MACs of the layers before the first neuron for one image and one step (they see the analog image). The

@@ -141,7 +141,7 @@ public sealed class CliTests : IDisposable
         Assert.True(code == 0, err);
         string json = Path.Combine(_dir, "bits.json");
         (code, _, err) = Run("evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "bit-serial", "--timesteps", "2,4",
-            "--limit", "96", "--json", json);
+            "--limit", "96", "--ann-agreement", "--json", json);
         Assert.True(code == 0, err);
         var snn = JsonNode.Parse(File.ReadAllText(json))!["snn"]![0]!;
         Assert.Equal(1.0, snn["ann_prediction_agreement"]!.GetValue<double>());
