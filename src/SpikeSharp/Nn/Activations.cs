@@ -40,8 +40,9 @@ public sealed record ActivationSpec(string Kind = "relu", int Levels = 4, float 
     }
 }
 
-/// <summary>An elementwise activation module; the converter replaces these by spiking neurons.</summary>
-public abstract class Activation : Module, IActivationFunction
+/// <summary>An elementwise activation module; the converter replaces these by spiking neurons. In inference it can run
+/// inside the convolution before it (<see cref="IConvOutputConsumer"/>), on each output image while it is in cache.</summary>
+public abstract class Activation : Module, IActivationFunction, IConvOutputConsumer
 {
     private static readonly IReadOnlyList<Parameter> NoParameters = [];
 
@@ -66,6 +67,22 @@ public abstract class Activation : Module, IActivationFunction
     /// <summary>Whether a preceding BN may run fused with this activation: false where the forward depends on how the
     /// input is split into calls.</summary>
     internal virtual bool FusesWithBatchNorm => true;
+
+    /// <summary>Eval mode only (the fuser also requires that no tape records), and not where the forward depends on how
+    /// the input is split into calls.</summary>
+    public bool CanFuse(int rows) => !IsTraining && FusesWithBatchNorm;
+
+    public IConvEpilogue BeginFused(int rows, int perRow) => new Epilogue(this);
+
+    public Variable EndFused(Tensor y) => Finish(new Variable(y));
+
+    /// <summary>The same elementwise function as the unfused op, in place on one output image.</summary>
+    private sealed class Epilogue(Activation activation) : IConvEpilogue
+    {
+        public int Steps => 1;
+        public string Name => activation.GetType().Name;
+        public void Apply(Span<float> image, int row, int worker) => activation.Forward(image, image);
+    }
 
     /// <summary>What every forward path does with the output: hands it to an active <see cref="ActivationRecorder"/>.</summary>
     protected virtual Variable Finish(Variable y)

@@ -124,4 +124,35 @@ public class FusionTests
         using (Fusion.Off()) evalPlain = (float[])plain.Net.Forward(x).Value.Data.Clone();
         Assert.Equal(evalPlain, fused.Net.Forward(x).Value.Data);
     }
+
+    [Theory]
+    [InlineData("resnet20", "qcfs", false)]
+    [InlineData("resnet20", "qcfs", true)]
+    [InlineData("vgg16", "clip", false)]
+    [InlineData("cnn-small", "relu", false)]
+    [InlineData("resnet18", "qcfs", false)]
+    public void AnnInference_ActivationsInsideTheConvolution_GiveTheSameBitsAndRecordings(string model, string activation, bool foldBatchNorm)
+    {
+        int channels = model == "cnn-small" ? 1 : 3, size = model == "vgg16" ? 32 : 16;
+        var net = ModelFactory.Create(new ModelSpec(model, channels, size, size, 10, 0.25f, new ActivationSpec(activation, 4, 1.5f)), seed: 6);
+        var rng = new Random(2);
+        foreach (var (_, m) in net.NamedModules())
+            if (m is BatchNorm bn)
+                for (int c = 0; c < bn.Channels; c++) { bn.RunningMean.Data[c] = rng.NextSingle() - 0.5f; bn.RunningVar.Data[c] = 0.5f + rng.NextSingle(); }
+        net.Eval();
+        if (foldBatchNorm) BatchNormFolding.Fold(net);
+        var x = TestUtil.Random(8, 5, channels, size, size);
+        (float[] Logits, List<float[]> Recorded) Forward(bool fuse)
+        {
+            using var off = fuse ? default(Fusion.Scope?) : Fusion.Off();
+            using var rec = ActivationRecorder.Start();
+            var y = (float[])net.Forward(new Variable(x.Clone())).Value.Data.Clone();
+            return (y, net.NamedModules().Where(m => m.Value is Activation).SelectMany(m => rec.Outputs(m.Value)).Select(t => t.Data).ToList());
+        }
+        var (fused, fusedActs) = Forward(true);
+        var (plain, plainActs) = Forward(false);
+        Assert.Equal(plain, fused);
+        Assert.Equal(plainActs.Count, fusedActs.Count);
+        for (int i = 0; i < plainActs.Count; i++) Assert.Equal(plainActs[i], fusedActs[i]);
+    }
 }
