@@ -1,5 +1,6 @@
-// ONNX Runtime running SpikeSharp's own inference networks, exported by `export --format onnx`: the ort_ann_* rows of
-// `spikesharp bench --compare-ort`. Prints nothing but progress; writes {"rows": [...]} to --json.
+// ONNX Runtime beside SpikeSharp, in its own process:
+//   timing (spikesharp bench --compare-ort): the ann_* networks exported with OnnxExporter, {"rows": [...]} to --json;
+//   --logits MODEL.onnx INPUT.f32 NxCxHxW OUTPUT.f32: runs one batch and writes the raw float32 output (OnnxExportTests).
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.ML.OnnxRuntime;
@@ -8,6 +9,15 @@ using SpikeSharp.Bench;
 using SpikeSharp.Interop.Onnx;
 
 var args0 = args.ToList();
+if (args0.IndexOf("--logits") is int at and >= 0)
+{
+    var dims = args0[at + 3].Split('x').Select(d => int.Parse(d, CultureInfo.InvariantCulture)).ToArray();
+    var data = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(args0[at + 2])).ToArray();
+    using var logitsSession = new InferenceSession(args0[at + 1]);
+    using var output = logitsSession.Run([NamedOnnxValue.CreateFromTensor("input", new DenseTensor<float>(data, dims))]);
+    File.WriteAllBytes(args0[at + 4], System.Runtime.InteropServices.MemoryMarshal.AsBytes(output.First().AsEnumerable<float>().ToArray().AsSpan()).ToArray());
+    return;
+}
 string Arg(string name, string fallback) => args0.IndexOf(name) is int i and >= 0 && i + 1 < args0.Count ? args0[i + 1] : fallback;
 int batch = int.Parse(Arg("--batch", "128"), CultureInfo.InvariantCulture);
 int reps = int.Parse(Arg("--reps", "9"), CultureInfo.InvariantCulture);

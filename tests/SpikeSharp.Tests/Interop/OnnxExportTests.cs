@@ -71,6 +71,33 @@ public class OnnxExportTests
         }
     }
 
+    /// <summary>ONNX Runtime 1.32 (bench/SpikeSharp.OrtBench's --logits mode) runs the export and gets our logits.</summary>
+    [SkippableTheory]
+    [InlineData("resnet20", 3, 32, 0.25f, false)]
+    [InlineData("resnet20", 3, 32, 0.25f, true)]
+    [InlineData("vgg16", 3, 32, 0.0625f, false)]
+    [InlineData("cnn-small", 1, 8, 0.25f, true)]
+    public void OnnxRuntime_GivesOurLogits(string name, int channels, int size, float width, bool fold)
+    {
+        OutsideTool.Require(OutsideTool.OnnxRuntime);
+        using var tmp = new TempDirectory();
+        var (model, spec) = Random(name, channels, size, width);
+        var x = TestUtil.Random(3, 4, channels, size, size);
+        var expected = model.Forward(new Variable(x.Clone())).Value;
+        OnnxExporter.Export(model, spec, tmp.Combine("m.onnx"), fold);
+        File.WriteAllBytes(tmp.Combine("x.f32"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.Data.AsSpan()).ToArray());
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet", [OutsideTool.OrtBenchDll!, "--logits", tmp.Combine("m.onnx"), tmp.Combine("x.f32"),
+            $"4x{channels}x{size}x{size}", tmp.Combine("y.f32")]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using (var p = System.Diagnostics.Process.Start(psi)!)
+        {
+            string err = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, err);
+        }
+        var ort = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(tmp.Combine("y.f32"))).ToArray();
+        TestUtil.AssertClose(expected.Data, ort, atol: 1e-4, rtol: 0, what: $"{name} (fold {fold}): ONNX Runtime vs SpikeSharp");
+    }
+
     [Fact]
     public void Cli_WritesOnnx_ThatImportReadsBack()
     {
