@@ -59,6 +59,19 @@ public sealed class SpikingNetwork
         return y;
     }
 
+    /// <summary>Thrown by a hook (an observer, an input hook) to end an extra run once the layer it watches has run:
+    /// calibrations that need one layer's input or output skip the deeper layers.</summary>
+    public sealed class StopRun : Exception;
+
+    /// <summary>From v0, simulates <paramref name="steps"/> steps of <paramref name="images"/> as an extra run that a hook
+    /// may end early by throwing <see cref="StopRun"/>.</summary>
+    public void RunUntilStopped(Tensor images, int steps)
+    {
+        Configure(images.Shape[0], steps);
+        try { Run(images, steps, extra: true); }
+        catch (StopRun) { }
+    }
+
     /// <summary>Undoes the conversion: the original activations (and unfolded BN) are back in the model.</summary>
     public void RestoreAnn()
     {

@@ -101,7 +101,7 @@ public class DualPhaseTests
         {
             if (kept == "none") Assert.Null(n.InitialOffset);
             else Assert.Equal(offsets[n].Select(v => (float)v), n.InitialOffset!);
-            Assert.Null(n.BeforeRun);      // the StopAfterLayer runs leave no hook behind
+            Assert.Null(n.BeforeRun);      // the stopped runs leave no hook behind
             Assert.Null(n.Observer);
             Assert.Equal(FireRule.Greater, n.Rule);
         }

@@ -137,7 +137,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
             constant = isConstant;
             currents ??= new float[(long)total * perSample * (isConstant ? 1 : CalibrationSteps)];
             CopyTimeMajor(input.Data, b, isConstant ? 1 : CalibrationSteps, perSample, currents, total, offset);
-            throw new StopAfterLayer();
+            throw new SpikingNetwork.StopRun();
         };
         try
         {
@@ -153,7 +153,7 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
                     act.Data.CopyTo(targets.AsSpan(offset * act.SizeFrom(1)));
                 }
                 batchCount = batch.Count;
-                RunUntilObserverStops(snn, batch);
+                snn.RunUntilStopped(batch.Images, CalibrationSteps);
                 offset += batch.Count;
             }
         }
@@ -240,14 +240,14 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
             sum ??= new float[per];
             for (int r = 0; r < output.Shape[0]; r++) TensorPrimitives.Add(sum, output.Data.AsSpan(r * per, per), sum);
             images += batch;
-            throw new StopAfterLayer();
+            throw new SpikingNetwork.StopRun();
         };
         try
         {
             foreach (var batch in loader.Epoch(0))
             {
                 using var scope = arena.Activate();
-                RunUntilObserverStops(snn, batch);
+                snn.RunUntilStopped(batch.Images, CalibrationSteps);
             }
         }
         finally { layer.Observer = null; }
@@ -269,15 +269,4 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
         }
         return (double)correct[^1] / valid.Count;
     }
-
-    /// <summary>Simulates one batch for T_c steps as an extra run; an observer ends it early by throwing
-    /// <see cref="StopAfterLayer"/> once the layer it watches has run (deeper layers are not needed).</summary>
-    private void RunUntilObserverStops(SpikingNetwork snn, Batch batch)
-    {
-        snn.Configure(batch.Count, CalibrationSteps);
-        try { snn.Run(batch.Images, CalibrationSteps, extra: true); }
-        catch (StopAfterLayer) { }
-    }
-
-    private sealed class StopAfterLayer : Exception;
 }

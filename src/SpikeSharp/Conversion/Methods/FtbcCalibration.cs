@@ -91,16 +91,9 @@ public sealed class FtbcCalibration(int batches = 3, float rate = 0.4f) : Conver
     private static Tensor LayerInput(SpikingNetwork snn, StepBiasNeuron neuron, Tensor x, int steps)
     {
         Tensor? captured = null;
-        neuron.OnInput = input => { captured = input.Clone(); throw new StopRun(); };
-        try
-        {
-            snn.Configure(x.Shape[0], steps);
-            snn.Run(x, steps, extra: true);
-        }
-        catch (StopRun) { }
+        neuron.OnInput = input => { captured = input.Clone(); throw new SpikingNetwork.StopRun(); };
+        try { snn.RunUntilStopped(x, steps); }
         finally { neuron.OnInput = null; }
         return captured ?? throw new InvalidOperationException($"layer '{neuron.LayerName}' was not reached");
     }
-
-    private sealed class StopRun : Exception;
 }
