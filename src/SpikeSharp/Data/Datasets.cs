@@ -49,7 +49,7 @@ public static class Datasets
         string trainDir = Path.Combine(dir, "train");
         if (!train && Directory.Exists(trainDir))
         {
-            var trainClasses = Directory.GetDirectories(trainDir).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
+            var trainClasses = ImageFolder.ClassFolders(trainDir);
             if (!trainClasses.SequenceEqual(set.ClassNames))
                 throw new InvalidFileException(split, $"its class folders ({Names(set.ClassNames)}) differ from train/'s ({Names(trainClasses)}); labels would not match");
         }

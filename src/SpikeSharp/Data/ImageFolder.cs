@@ -72,8 +72,7 @@ public sealed class ImageFolder : ImageSet
         options.Validate();
         if (!System.IO.Directory.Exists(directory))
             throw new InvalidFileException(directory, "image folder not found; expected DIR/<class>/<image files>");
-        var classNames = System.IO.Directory.GetDirectories(directory).Select(Path.GetFileName).OfType<string>()
-            .Order(StringComparer.Ordinal).ToArray();
+        var classNames = ClassFolders(directory);
         if (classNames.Length == 0)
             throw new InvalidFileException(directory, "no class folders; expected DIR/<class>/<image files>");
         var files = new List<string>();
@@ -97,6 +96,10 @@ public sealed class ImageFolder : ImageSet
         }
         return new ImageFolder(name, directory, files.ToArray(), labels.ToArray(), classNames, options, bad.Count);
     }
+
+    /// <summary>The class sub-folders of <paramref name="directory"/> in ordinal (Python) order, as torchvision lists them.</summary>
+    public static string[] ClassFolders(string directory) =>
+        System.IO.Directory.GetDirectories(directory).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
 
     public override ReadOnlySpan<byte> Read(int index, Span<byte> scratch, bool train, ref Rng rng)
     {

@@ -21,7 +21,7 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
     public bool WindowPerT { get; init; }
 
     /// <summary>Where the simulation's wall time went, summed over the method's runs.</summary>
-    public SimulationTime Time { get; init; } = new(0, 0, 0, 0);
+    public SimulationTime Time { get; init; } = SimulationTime.Zero;
 
     /// <summary>Test images simulated per second of simulation wall time (every window of a windowed method counts).</summary>
     public double? ImagesPerSecond => Time.WallSeconds > 0 ? Images * (WindowPerT ? LatencyByT.Count : 1) / Time.WallSeconds : null;
@@ -44,8 +44,7 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
         {
             SpikeKind = method.SpikeKind,
             WindowPerT = method.WindowPerT,
-            Time = new(runs.Values.Sum(r => r.Time.WallSeconds), runs.Values.Sum(r => r.Time.SimulateSeconds),
-                runs.Values.Sum(r => r.Time.AnnForwardSeconds), runs.Values.Sum(r => r.Time.AnnCompareSeconds)),
+            Time = runs.Values.Aggregate(SimulationTime.Zero, (sum, r) => sum + r.Time),
             LatencyByT = new(ts.ToDictionary(t => t, t => method.Latency(t, depth))),
         };
     }

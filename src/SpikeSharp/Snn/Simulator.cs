@@ -30,7 +30,7 @@ public sealed record SimulationResult(int Images, int Steps, long[] CorrectBySte
     double AnalogMacsPerImagePerStep, double[] SopsPerImageByStep, int ExtraSteps, double ExtraSopsPerImage, long? AnnAgreement = null)
 {
     /// <summary>Where the wall time of the run went.</summary>
-    public SimulationTime Time { get; init; } = new(0, 0, 0, 0);
+    public SimulationTime Time { get; init; } = SimulationTime.Zero;
 
     public double Accuracy(int t) => Images == 0 ? 0 : (double)CorrectByStep[t - 1] / Images;
 
@@ -50,6 +50,11 @@ public sealed record SimulationResult(int Images, int Steps, long[] CorrectBySte
 /// accuracy counting and bookkeeping.</summary>
 public sealed record SimulationTime(double WallSeconds, double SimulateSeconds, double AnnForwardSeconds, double AnnCompareSeconds)
 {
+    public static readonly SimulationTime Zero = new(0, 0, 0, 0);
+
+    public static SimulationTime operator +(SimulationTime a, SimulationTime b) =>
+        new(a.WallSeconds + b.WallSeconds, a.SimulateSeconds + b.SimulateSeconds, a.AnnForwardSeconds + b.AnnForwardSeconds, a.AnnCompareSeconds + b.AnnCompareSeconds);
+
     public double SimulateFraction => WallSeconds > 0 ? SimulateSeconds / WallSeconds : 0;
 }
 
