@@ -177,8 +177,8 @@ def cos(net, x, stats):
         u = seq / theta  # normalized units (λ is a power of two: exact)
         v = torch.full_like(u[0], 0.5)
         count = torch.zeros_like(v)
-        p_min = torch.full_like(v, math.inf)
-        q_max = torch.full_like(v, -math.inf)
+        p_min = torch.full_like(v, 1000.0)  # the reference code's sentinels for "no such step"
+        q_max = torch.full_like(v, -1000.0)
         for t in range(PRESIM):
             v = v + u[t]
             f = v >= 1

@@ -20,8 +20,10 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
     // Shapes: B batch, T steps, S neurons per sample. v: [B·S] membrane potential.
     private float[]? _v;
     private int _stepsRun;
+    private float _largestOffset; // max |InitialOffset| of the run: a potential that starts there has not diverged
 
-    /// <summary>A neuron diverges when |v| exceeds this many θ per step simulated (or v is NaN/Inf): an input
+    /// <summary>A neuron diverges when |v| exceeds this many θ per step simulated beyond its initial offset (or v is
+    /// NaN/Inf): an input
     /// averaging over 16·θ per step in magnitude is far outside the [0, λ] range the ANN was trained for, and points at
     /// a broken conversion (wrong threshold, unfolded BN, unnormalized input) rather than quantization error.</summary>
     public const float DivergenceFactor = 16f;
@@ -56,6 +58,7 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
     {
         _v = null;
         _stepsRun = 0;
+        _largestOffset = 0;
         DivergentNeurons = 0;
     }
 
@@ -125,7 +128,7 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         for (int w = 0; w < partial.Length / Steps; w++)
             for (int t = 0; t < Steps; t++) counts[t] += partial[w * Steps + t];
         _stepsRun += Steps;
-        DivergentNeurons = CountDivergent(_v, DivergenceFactor * Threshold * _stepsRun);
+        DivergentNeurons = CountDivergent(_v, DivergenceFactor * Threshold * _stepsRun + _largestOffset);
         Emit(counts, y);
         return new Variable(y);
     }
@@ -177,6 +180,7 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
                 for (int b = 0; b < Batch; b++) TensorPrimitives.Add(v.AsSpan(b * perSample, perSample), off, v.AsSpan(b * perSample, perSample));
             else if (off.Length == n) TensorPrimitives.Add(v, off, v);
             else throw new ArgumentException($"neuron '{LayerName}': initial offset has {off.Length} entries, expected {perSample} or {n}");
+            _largestOffset = TensorPrimitives.MaxMagnitude(off);
         }
         return v;
     }

@@ -55,6 +55,22 @@ public class LowLatencyMethodTests
     }
 
     [Fact]
+    public void CosSaturatedNeuronStartsAtTheReferenceSentinel_AndIsNotReportedAsDiverged()
+    {
+        // Inputs 2, 2, 2, 2 with ρ = 2: v 2.5 → fire, 2.5 → fire; r = 1.5 ≥ 1 with no silent step. The reference code's
+        // Q sentinel is −1000, so v0 = ½ + max(1, 1.001 + 1000): the neuron fires on every step (∞ before the fix).
+        float[] inputs = [2f, 2f, 2f, 2f];
+        var offset = CosOffset(inputs, rho: 2);
+        Assert.Equal(1001.001f, offset[0], 2);
+        var neuron = new IfNeuron("l", 1f) { InitialOffset = offset };
+        neuron.Configure(1, inputs.Length);
+        var y = neuron.Forward(new Variable(new Tensor((float[])inputs.Clone(), inputs.Length, 1))).Value.Data;
+        Assert.Equal([1f, 1f, 1f, 1f], y);
+        Assert.Equal(0, neuron.DivergentNeurons); // a large v0 is the method's choice, not a broken conversion
+        Assert.True(float.IsFinite(neuron.Potential![0]));
+    }
+
+    [Fact]
     public void CosRefusesMoreCalibrationStepsThanTheHorizon()
     {
         var e = Assert.Throws<SpikeSharpException>(() => new CosCalibration(8).Validate(4));

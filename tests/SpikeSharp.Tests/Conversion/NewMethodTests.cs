@@ -118,22 +118,23 @@ public class NewMethodTests
         Assert.Equal(15, counter.SynapticOpsByStep[0]);
     }
 
-    // ---- ftbc: θ = 1, T = 2, one neuron, input 1.0 at both steps, ANN activation a = 0.5 ----
+    // ---- ftbc: θ = 1, T = 2, one channel of two positions: A (input 1.0 at both steps, a = 0.5), B (0.6, a = 0.25) ----
 
     [Fact]
-    public void Ftbc_ReplayGivesTheHandWorkedBiases_AndTheCorrectedNeuronMatchesTheAnn()
+    public void Ftbc_ReplayGivesTheHandWorkedBiases_AndTheNeuronSubtractsThemBeforeCharging()
     {
-        // Replay of one batch from 0.5: m 1.5 → s 1, e 0.5, b_1 += 0.2, v 1.0; m 2.0 → s 1, e 0.5, b_2 += 0.2.
-        // Three calibration batches (the same image here) add up to b = [0.6, 0.6].
-        var bias = new float[2];
+        // A: m 1.5 → s 1, e 0.5, u 1.0 fires again → v 0; m 1.0 → s 1, e 0.5.
+        // B: m 1.1 → s 1, e 0.75, u 0.35 → v 0.35; m 0.95 → s 0, e −0.25.
+        // b = 0.4 · mean e = (0.4 · 1.25/2, 0.4 · 0.25/2) = (0.25, 0.05), whether one batch or three.
+        var errors = new FtbcCalibration.ErrorSums(2, 1);
         for (int batch = 0; batch < 3; batch++)
-            new FtbcCalibration().Accumulate(bias, new Tensor([1f, 1f], 2, 1), new Tensor([0.5f], 1, 1), 1f, 2, 1);
-        Assert.Equal(0.6f, bias[0], 5);
-        Assert.Equal(0.6f, bias[1], 5);
-        // Corrected: v 0.5 − 0.6 + 1 = 0.9 (silent), 0.9 − 0.6 + 1 = 1.3 (fires): rate 0.5 = a. Plain IF fires twice.
-        var (y, _) = Run(new StepBiasNeuron("f", 1f) { Bias = bias, BiasChannels = 1 }, 1f, 1f);
-        Assert.Equal([0f, 1f], y);
-        Assert.Equal([1f, 1f], Run(new StepBiasNeuron("f", 1f), 1f, 1f).Out);
+            errors.Replay(new Tensor([1f, 0.6f, 1f, 0.6f], 2, 1, 2), new Tensor([0.5f, 0.25f], 1, 1, 2), 1f, 1);
+        var bias = errors.Biases(0.4f);
+        Assert.Equal(0.25f, bias[0], 5);
+        Assert.Equal(0.05f, bias[1], 5);
+        // B corrected: 0.5 − 0.25 + 0.6 = 0.85 (silent), 0.85 − 0.05 + 0.6 = 1.4 (fires); plain IF fires at step 1.
+        Assert.Equal([0f, 1f], Run(new StepBiasNeuron("f", 1f) { Bias = bias, BiasChannels = 1 }, 0.6f, 0.6f).Out);
+        Assert.Equal([1f, 0f], Run(new StepBiasNeuron("f", 1f), 0.6f, 0.6f).Out);
     }
 
     [Fact]

@@ -110,7 +110,7 @@ internal sealed class ReferenceSnn
                 var off = new double[currents[0].Length];
                 for (int i = 0; i < off.Length; i++)
                 {
-                    double v = 0.5, pMin = double.PositiveInfinity, qMax = double.NegativeInfinity;
+                    double v = 0.5, pMin = 1000, qMax = -1000; // the reference code's sentinels for "no such step"
                     int c = 0;
                     for (int t = 0; t < rho; t++)
                     {

@@ -10,10 +10,15 @@ namespace SpikeSharp.Conversion.Methods;
 /// the largest potential on silent steps Q and the residual r. In units of θ: one spike too many (r &lt; 0, c ≥ 1) →
 /// v0 = ½ − max(1, P − 0.999); one too few (r ≥ 1) → v0 = ½ + max(1, 1.001 − Q); else ½. Then replay all T steps
 /// from the new per-sample, per-neuron v0. With k rounds, round j repeats this with the bounds r &lt; −(j−1), c &gt; j−1
-/// and r ≥ j (the reference code's disabled scaffolding; 1 round is the paper's default). Requires ρ ≤ T.
+/// and r ≥ j (the reference code's disabled scaffolding; 1 round is the paper's default). Requires ρ ≤ T. P and Q
+/// start from the reference code's sentinels ±1000, not ±∞: a neuron that fired on every step and still has r ≥ 1 gets
+/// v0 = ½ + 1001.001 (it fires throughout), as there.
 /// </summary>
 public sealed class CosCalibration : ConversionMethod
 {
+    /// <summary>The reference code's stand-in for "no firing step" (P) and, negated, "no silent step" (Q).</summary>
+    private const float NoStep = 1000f;
+
     public int PresimSteps { get; }
     public int Rounds { get; }
 
@@ -59,7 +64,7 @@ public sealed class CosCalibration : ConversionMethod
         for (int round = 1; round <= Rounds; round++)
             for (int i = 0; i < n; i++)
             {
-                float v = v0[i], pMin = float.PositiveInfinity, qMax = float.NegativeInfinity;
+                float v = v0[i], pMin = NoStep, qMax = -NoStep;
                 int count = 0;
                 for (int t = 0; t < PresimSteps; t++)
                 {

@@ -11,8 +11,8 @@ namespace SpikeSharp.Conversion.Methods;
 /// per-step, per-channel bias b_t[c] subtracted from v before charging (<see cref="StepBiasNeuron"/>). Calibrated on
 /// <see cref="Batches"/> training batches, layer by layer in order, each layer fed the input its already-corrected
 /// predecessors produce: replay v0 = θ/2, m = v + x_t, s = θ·[m ≥ θ], e = s − a (a the layer's ANN activation, the same
-/// every step), b_t[c] += <see cref="Rate"/>·mean over images and positions of e[c], carry v = m − e. Calibrated for the
-/// run's horizon T; the calibration runs are extra work on training images, not latency.
+/// every step), u = m − e, v = u − θ·[u ≥ θ]; b_t[c] = <see cref="Rate"/>·mean of e[c] over all calibration images and
+/// positions. Calibrated for the run's horizon T; the calibration runs are extra work on training images, not latency.
 /// </summary>
 public sealed class FtbcCalibration(int batches = 3, float rate = 0.4f) : ConversionMethod
 {
@@ -39,44 +39,51 @@ public sealed class FtbcCalibration(int batches = 3, float rate = 0.4f) : Conver
         ann.Eval();
         foreach (var neuron in neurons)
         {
-            float[]? bias = null;
-            int channels = 0;
+            ErrorSums? errors = null;
             foreach (var x in images)
             {
                 var annOut = AnnActivation(ann, activations[neuron.LayerName], x);
                 var input = LayerInput(snn, neuron, x, steps);
-                channels = input.Shape[1];
-                bias ??= new float[steps * channels];
-                Accumulate(bias, input, annOut, neuron.Threshold, steps, x.Shape[0]);
+                errors ??= new ErrorSums(steps, input.Shape[1]);
+                errors.Replay(input, annOut, neuron.Threshold, x.Shape[0]);
             }
-            (neuron.Bias, neuron.BiasChannels) = (bias, channels);
+            (neuron.Bias, neuron.BiasChannels) = (errors!.Biases(Rate), errors.Channels);
         }
         _summary = $"T = {steps}: biases of {neurons.Count} layers from {set.Count} training images";
         data.Log?.Invoke($"ftbc: {_summary}");
         return set.Count;
     }
 
-    /// <summary>The replay of one batch: adds Rate·mean(e) to b_t[c] for every step.</summary>
-    internal void Accumulate(float[] bias, Tensor input, Tensor ann, float theta, int steps, int batch)
+    /// <summary>The per-step, per-channel sums of the replay's error e = s − a over the calibration images.</summary>
+    internal sealed class ErrorSums(int steps, int channels)
     {
-        int per = ann.SizeFrom(1), n = batch * per, channels = input.Shape[1], plane = per / channels;
-        bool constant = input.Shape[0] == batch;
-        var v = new float[n];
-        Array.Fill(v, theta / 2);
-        var sums = new double[channels];
-        for (int t = 0; t < steps; t++)
+        private readonly double[] _sums = new double[steps * channels];
+        private long _count; // images × positions per channel
+
+        public int Channels => channels;
+
+        /// <summary>Replays one batch: <paramref name="input"/> is [T·B, …] (or [B, …] when constant over time),
+        /// <paramref name="ann"/> the layer's ANN activation [B, …].</summary>
+        public void Replay(Tensor input, Tensor ann, float theta, int batch)
         {
-            Array.Clear(sums);
-            for (int i = 0; i < n; i++)
-            {
-                float m = v[i] + (constant ? input.Data[i] : input.Data[t * n + i]);
-                float s = m >= theta ? theta : 0f;
-                float e = s - ann.Data[i];
-                sums[i % per / plane] += e;
-                v[i] = m - e;
-            }
-            for (int c = 0; c < channels; c++) bias[t * channels + c] += Rate * (float)(sums[c] / ((double)batch * plane));
+            int per = ann.SizeFrom(1), n = batch * per, plane = per / channels;
+            bool constant = input.Shape[0] == batch;
+            var v = new float[n];
+            Array.Fill(v, theta / 2);
+            for (int t = 0; t < steps; t++)
+                for (int i = 0; i < n; i++)
+                {
+                    float m = v[i] + (constant ? input.Data[i] : input.Data[t * n + i]);
+                    float e = (m >= theta ? theta : 0f) - ann.Data[i];
+                    _sums[t * channels + i % per / plane] += e;
+                    float u = m - e; // the membrane had the neuron sent a; it fires again on that (the authors' spike_updated)
+                    v[i] = u >= theta ? u - theta : u;
+                }
+            _count += (long)batch * plane;
         }
+
+        /// <summary>b_t[c] = rate · mean e_t[c].</summary>
+        public float[] Biases(float rate) => _sums.Select(s => rate * (float)(s / _count)).ToArray();
     }
 
     private static Tensor AnnActivation(Module ann, Module activation, Tensor x)
