@@ -16,6 +16,7 @@ public static class Program
         {
             TrainCommand.Create(),
             EvaluateCommand.Create(),
+            MergeCommand.Create(),
             DemoCommand.Create(),
             ReportCommand.Create(),
             BenchCommand.Create(),

@@ -27,21 +27,25 @@ internal static class EvaluateCommand
         var burst = CliOptions.Make<int>("--burst", "burst: the most unit spikes per step, m", Conversion.Methods.BurstConversion.DefaultMaxBurst);
         var calibrate = CliOptions.Make<bool>("--calibrate", "parallel: calibrate per-channel input and spike-size shifts on the whole training split (one pass per t)");
         var annAgreement = CliOptions.Make<bool>("--ann-agreement", "also run the ANN beside the SNN and report, per layer, |rate·θ − activation| and the share of images with the ANN's prediction (costs ~20 % more time)");
+        var shard = CliOptions.Make<string?>("--shard", "evaluate only the K-th of N contiguous slices of the test set (K/N, K from 1) and write its raw counts to --json for `spikesharp merge`");
         var energy = CliOptions.Make<string>("--energy", $"energy preset: {string.Join(", ", EnergyModel.Presets.Select(p => p.Name))}", "45nm-fp32");
         var quiet = CliOptions.Quiet();
         var json = CliOptions.JsonOut();
         var folder = new CliOptions.ImageFolderFlags();
         var cmd = new Command("evaluate", "Evaluate a checkpoint as an ANN and, converted with each method, as an SNN.\n\nExample:\n  " +
             "spikesharp evaluate --checkpoint runs/r20/best --data ../shared/datasets/fashion-mnist --method qcfs --timesteps 1,2,4,8,16,32 --json eval.json")
-        { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, burst, calibrate, annAgreement, energy, quiet, json };
+        { checkpoint, data, method, timesteps, presim, batch, limit, calImages, calSteps, burst, calibrate, annAgreement, shard, energy, quiet, json };
         folder.AddTo(cmd);
         cmd.SetAction(r => Program.Guard(() =>
         {
             var steps = CliOptions.ParseIntList(r.GetValue(timesteps)!, "--timesteps");
+            var part = r.GetValue(shard) is { } text ? Shard.Parse(text) : (Shard?)null;
+            if (part != null && string.IsNullOrEmpty(r.GetValue(json)))
+                throw new SpikeSharpException("--shard needs --json FILE: the shard's raw counts go there for `spikesharp merge`");
             var methods = (r.GetValue(method) ?? []).SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries))
                 .Select(m => ConversionMethods.Create(m, r.GetValue(presim), r.GetValue(calImages), r.GetValue(calSteps), r.GetValue(burst), r.GetValue(calibrate))).ToList();
             var report = Evaluate(r.GetValue(checkpoint)!, r.GetValue(data)!, methods, steps, r.GetValue(batch), r.GetValue(limit),
-                EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)), (c, h, w) => folder.For(r, c, h, w), r.GetValue(annAgreement));
+                EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)), (c, h, w) => folder.For(r, c, h, w), r.GetValue(annAgreement), part);
             Console.Write(report.ToTable());
             CliOptions.WriteJson(r.GetValue(json), report.ToJson());
             return Program.Ok;
@@ -50,7 +54,8 @@ internal static class EvaluateCommand
     }
 
     public static EvaluationReport Evaluate(string checkpointDir, string dataDir, IReadOnlyList<ConversionMethod> methods, int[] steps,
-        int batch, int? limit, EnergyModel energy, CliProgress progress, Func<int, int, int, ImageFolderOptions>? folder = null, bool compareWithAnn = false)
+        int batch, int? limit, EnergyModel energy, CliProgress progress, Func<int, int, int, ImageFolderOptions>? folder = null, bool compareWithAnn = false,
+        Shard? shard = null)
     {
         if (batch <= 0) throw new SpikeSharpException($"--batch must be > 0, got {batch}");
         var cp = Checkpoint.Load(checkpointDir);
@@ -72,7 +77,7 @@ internal static class EvaluateCommand
             string? current = null;
             var evaluator = new ConversionEvaluator
             {
-                CheckpointDir = checkpointDir, Test = test, Train = train, BatchSize = batch, Energy = energy, CompareWithAnn = compareWithAnn,
+                CheckpointDir = checkpointDir, Test = test, Train = train, BatchSize = batch, Energy = energy, CompareWithAnn = compareWithAnn, Shard = shard,
                 Log = tracker.Note,
                 OnProgress = (m, done, total) =>
                 {
@@ -81,12 +86,32 @@ internal static class EvaluateCommand
                 },
             };
             var report = evaluator.Run(methods, steps);
-            if (current != null) tracker.Done($"{current}: {test.Count} images simulated");
+            if (current != null) tracker.Done($"{current}: {report.TestImages} images simulated");
             foreach (var s in report.Snn)
                 foreach (var l in s.Layers.Where(l => l.DivergentNeurons > 0))
                     Console.Error.WriteLine($"warning: {s.Method}: layer '{l.Layer}': {l.DivergentNeurons} of {l.NeuronsPerImage * test.Count} neuron values " +
                         $"diverged (membrane potential NaN/Inf or beyond {Snn.IfNeuron.DivergenceFactor}·θ·T); check the threshold, BN folding and input normalization");
             return report;
         });
+    }
+}
+
+/// <summary><c>spikesharp merge</c>: combines the JSON reports of <c>evaluate --shard K/N</c> into the report of one run.</summary>
+internal static class MergeCommand
+{
+    public static Command Create()
+    {
+        var parts = new Argument<string[]>("parts") { Description = "the --json files of every shard (any order)", Arity = ArgumentArity.OneOrMore };
+        var json = CliOptions.JsonOut();
+        var cmd = new Command("merge", "Merge the reports of `evaluate --shard K/N` runs into the report one run over the whole test set gives.\n\nExample:\n  " +
+            "spikesharp merge runs/shards/part-*.json --json eval.json") { parts, json };
+        cmd.SetAction(r => Program.Guard(() =>
+        {
+            var report = ShardMerge.MergeFiles(r.GetValue(parts)!);
+            Console.Write(report.ToTable());
+            CliOptions.WriteJson(r.GetValue(json), report.ToJson());
+            return Program.Ok;
+        }));
+        return cmd;
     }
 }

@@ -22,6 +22,10 @@ public sealed class ConversionEvaluator
     public ImageSet? Train { get; init; }
     public int BatchSize { get; init; } = 128;
 
+    /// <summary>Evaluate only this slice of <see cref="Test"/>; the report then carries the raw counts that
+    /// <see cref="ShardMerge"/> adds up. Calibrations use the same training images in every shard.</summary>
+    public Shard? Shard { get; init; }
+
     /// <summary>Also run the ANN on every chunk and compare it layer by layer with the SNN (per-layer rate error and
     /// prediction agreement in the report). Off by default: it costs about a fifth of the simulation's wall time.</summary>
     public bool CompareWithAnn { get; init; }
@@ -42,9 +46,10 @@ public sealed class ConversionEvaluator
         var transform = TransformSpec.ForEval(annCheckpoint.Spec.InChannels, annCheckpoint.Spec.Height, annCheckpoint.Spec.Width,
             new Normalization(annCheckpoint.Data.Mean, annCheckpoint.Data.Std));
         transform.Validate(Test);
-        using var loader = new DataLoader(Test, BatchSize, transform, shuffle: false, train: false, seed: 0);
-        Log?.Invoke($"ANN: {annCheckpoint.Spec.Name}, {Test.Count} test images");
-        double annAccuracy = Evaluation.Accuracy(ann, loader);
+        var test = Shard is { } shard ? shard.Of(Test) : Test;
+        using var loader = new DataLoader(test, BatchSize, transform, shuffle: false, train: false, seed: 0);
+        Log?.Invoke($"ANN: {annCheckpoint.Spec.Name}, {test.Count} test images" + (Shard is { } sh ? $" (shard {sh} of {Test.Count})" : ""));
+        long annCorrect = (long)Math.Round(Evaluation.Accuracy(ann, loader) * test.Count);
         long macs = MacsPerImage(annCheckpoint);
         var reports = new List<SnnReport>();
         foreach (var method in methods)
@@ -70,8 +75,12 @@ public sealed class ConversionEvaluator
             string calData = calImages > 0 ? "training split" : "none";
             reports.Add(SnnReport.From(method, calImages, calData, runs, timesteps, Energy, sw.Elapsed.TotalSeconds, depth: snn.Neurons.Count));
         }
-        return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, Test.Count, annAccuracy, macs, Energy, reports, CheckpointDir,
-            loader.Statistics);
+        return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, test.Count, test.Count == 0 ? 0 : (double)annCorrect / test.Count,
+            macs, Energy, reports, CheckpointDir, loader.Statistics)
+        {
+            AnnCorrect = annCorrect,
+            Shard = Shard is { } part ? new EvaluationShard(part.Index, part.Count, part.Range(Test.Count).Start, Test.Count, CheckpointFiles.Fingerprint(CheckpointDir)) : null,
+        };
     }
 
     /// <summary>Threshold balancing for ReLU checkpoints needs calibration images: the first 512 training images.</summary>

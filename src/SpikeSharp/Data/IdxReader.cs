@@ -28,7 +28,7 @@ public static class IdxReader
 
     /// <summary>
     /// Reads an image file and its label file into a one-channel dataset. Both headers are checked, including
-    /// that the counts agree, before any payload is allocated. <see cref="ImageDataset.Classes"/> is
+    /// that the counts agree, before any payload is allocated. <see cref="ImageSet.Classes"/> is
     /// <paramref name="classes"/> when given (labels at or above it are an error), else the largest label + 1.
     /// </summary>
     public static ImageDataset ReadPair(string imagesPath, string labelsPath, string name, int classes = 0)

@@ -49,6 +49,22 @@ public static class CheckpointFiles
         AtomicFile.WriteAllText(Path.Combine(dir, ModelJsonFileName), modelJson);
     }
 
+    /// <summary>SHA-256 (hex) of model.safetensors followed by model.json: the same for copies of one checkpoint
+    /// wherever they lie, so results computed from copies (evaluation shards) can be checked to belong together.</summary>
+    public static string Fingerprint(string dir)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var name in new[] { TensorsFileName, ModelJsonFileName })
+        {
+            var path = Path.Combine(dir, name);
+            if (!File.Exists(path)) throw new SpikeSharpException($"{path} not found; {WhatACheckpointIs}");
+            using var f = File.OpenRead(path);
+            var buffer = new byte[1 << 20];
+            for (int n; (n = f.Read(buffer)) > 0;) sha.AppendData(buffer, 0, n);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
     /// <summary>Reads a checkpoint directory written by <see cref="Save"/> (or by Python, same layout): the state dict
     /// in file order (non-F32 tensors converted as <see cref="Safetensors.Read(string)"/> documents) and the model JSON text.</summary>
     /// <exception cref="SpikeSharpException">The directory or one of its two files is missing (the message names the

@@ -26,29 +26,51 @@ public sealed record SnnReport(string Method, string Description, int ExtraSteps
     /// <summary>Test images simulated per second of simulation wall time (every window of a windowed method counts).</summary>
     public double? ImagesPerSecond => Time.WallSeconds > 0 ? Images * (WindowPerT ? LatencyByT.Count : 1) / Time.WallSeconds : null;
 
+    /// <summary>The runs the report was computed from, by horizon (what an evaluation shard writes for the merge).</summary>
+    public IReadOnlyDictionary<int, SimulationResult> Runs { get; init; } = new SortedDictionary<int, SimulationResult>();
+
     /// <summary>The report of <paramref name="method"/> from its runs: one per window (each read at its last step t),
     /// or one of the longest horizon read at every t. <paramref name="depth"/> is the number of spiking layers.</summary>
     public static SnnReport From(Conversion.Methods.ConversionMethod method, int calibrationImages, string calibrationData,
-        SortedDictionary<int, SimulationResult> runs, IEnumerable<int> timesteps, EnergyModel energy, double seconds, int depth)
+        SortedDictionary<int, SimulationResult> runs, IEnumerable<int> timesteps, EnergyModel energy, double seconds, int depth) =>
+        From(MethodFacts.Of(method), calibrationImages, calibrationData, runs, timesteps, energy, seconds, t => method.Latency(t, depth));
+
+    /// <summary>The report from a method's <paramref name="facts"/> and its runs; <paramref name="latency"/> gives the
+    /// steps from the input to the output at each t.</summary>
+    public static SnnReport From(MethodFacts facts, int calibrationImages, string calibrationData,
+        SortedDictionary<int, SimulationResult> runs, IEnumerable<int> timesteps, EnergyModel energy, double seconds, Func<int, int> latency)
     {
         var longest = runs.Values.Last();
         SimulationResult At(int t) => runs.TryGetValue(t, out var w) ? w : longest;
         var ts = timesteps.Where(t => t <= longest.Steps).ToList();
-        return new SnnReport(method.Name, method.Description, longest.ExtraSteps, calibrationImages, calibrationData,
+        return new SnnReport(facts.Name, facts.Description, longest.ExtraSteps, calibrationImages, calibrationData,
             new(ts.ToDictionary(t => t, t => At(t).Accuracy(t))),
             longest.Layers.Select(l => (l.Layer, l.FiringRate(longest.Images, longest.Steps))).ToList(),
             new(ts.ToDictionary(t => t, t => At(t).FiringRate(t))),
             new(ts.ToDictionary(t => t, t => At(t).Sops(t) + At(t).ExtraSopsPerImage)),
             new(ts.ToDictionary(t => t, t => At(t).EnergyPj(energy, t))),
-            longest.Layers, seconds, longest.Images, longest.AnnAgreement, method.CalibrationSummary)
+            longest.Layers, seconds, longest.Images, longest.AnnAgreement, facts.CalibrationSummary)
         {
-            SpikeKind = method.SpikeKind,
-            WindowPerT = method.WindowPerT,
+            SpikeKind = facts.SpikeKind,
+            WindowPerT = facts.WindowPerT,
             Time = runs.Values.Aggregate(SimulationTime.Zero, (sum, r) => sum + r.Time),
-            LatencyByT = new(ts.ToDictionary(t => t, t => method.Latency(t, depth))),
+            LatencyByT = new(ts.ToDictionary(t => t, latency)),
+            Runs = runs,
         };
     }
 }
+
+/// <summary>What a report states about a conversion method itself, beside what its runs measured.</summary>
+public sealed record MethodFacts(string Name, string Description, string SpikeKind, bool WindowPerT, string? CalibrationSummary)
+{
+    public static MethodFacts Of(Conversion.Methods.ConversionMethod m) => new(m.Name, m.Description, m.SpikeKind, m.WindowPerT, m.CalibrationSummary);
+}
+
+/// <summary>Which slice of the test set an evaluation covered (<c>evaluate --shard K/N</c>), and of which checkpoint.</summary>
+/// <param name="FirstImage">index of the slice's first image in the whole test set</param>
+/// <param name="TotalImages">images in the whole test set</param>
+/// <param name="CheckpointSha256"><see cref="Interop.CheckpointFiles.Fingerprint"/> of the evaluated checkpoint</param>
+public sealed record EvaluationShard(int Index, int Count, int FirstImage, int TotalImages, string CheckpointSha256);
 
 /// <summary>
 /// Results of evaluating one checkpoint: ANN accuracy and, per method, SNN accuracy for every requested t, firing
@@ -58,6 +80,16 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
     EnergyModel Energy, IReadOnlyList<SnnReport> Snn, string Checkpoint, Data.LoaderStatistics? TestData = null)
 {
     public double AnnEnergyPj => Energy.Ann(MacsPerImage);
+
+    /// <summary>Test images the ANN classifies correctly.</summary>
+    public long AnnCorrect { get; init; }
+
+    /// <summary>Set when the report covers one slice of the test set: the JSON then carries each method's raw runs,
+    /// which <see cref="ShardMerge"/> combines.</summary>
+    public EvaluationShard? Shard { get; init; }
+
+    /// <summary>How many shard reports this one was merged from (null for a single run).</summary>
+    public int? MergedShards { get; init; }
 
     public JsonObject ToJson()
     {
@@ -69,7 +101,8 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
         }
         var snn = new JsonArray();
         foreach (var s in Snn)
-            snn.Add(new JsonObject
+        {
+            var entry = new JsonObject
             {
                 ["method"] = s.Method,
                 ["description"] = s.Description,
@@ -101,14 +134,19 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                     ["ann_forward_seconds"] = s.Time.AnnForwardSeconds, ["ann_compare_seconds"] = s.Time.AnnCompareSeconds,
                     ["simulate_fraction"] = s.Time.SimulateFraction,
                 },
-            });
-        return new JsonObject
+            };
+            // A shard's raw counts, which the merge adds up.
+            if (Shard != null) entry["runs"] = new JsonArray(s.Runs.Values.Select(r => (JsonNode)ShardMerge.RunToJson(r)).ToArray());
+            snn.Add(entry);
+        }
+        var root = new JsonObject
         {
             ["model"] = Model,
             ["dataset"] = Dataset,
             ["checkpoint"] = Checkpoint,
             ["test_images"] = TestImages,
             ["ann_accuracy"] = AnnAccuracy,
+            ["ann_correct"] = AnnCorrect,
             ["macs_per_image"] = MacsPerImage,
             ["ann_energy_pj_per_image"] = AnnEnergyPj,
             ["energy_model"] = Energy.Name,
@@ -120,6 +158,14 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
                 ["threads"] = d.Workers, ["compute_waited_seconds"] = d.WaitSeconds,
             } : null,
         };
+        if (Shard is { } sh)
+            root["shard"] = new JsonObject
+            {
+                ["index"] = sh.Index, ["count"] = sh.Count, ["first_image"] = sh.FirstImage, ["total_images"] = sh.TotalImages,
+                ["checkpoint_sha256"] = sh.CheckpointSha256,
+            };
+        if (MergedShards is { } merged) root["merged_shards"] = merged;
+        return root;
     }
 
     /// <summary>The table printed by evaluate and demo: one row per method and t.</summary>
@@ -127,6 +173,9 @@ public sealed record EvaluationReport(string Model, string Dataset, int TestImag
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
+        if (Shard is { } sh)
+            sb.AppendLine($"shard {sh.Index}/{sh.Count}: test images {sh.FirstImage}..{sh.FirstImage + TestImages - 1} of {sh.TotalImages} (merge the shards' JSON with `spikesharp merge`)");
+        if (MergedShards is { } m) sb.AppendLine($"merged from {m} shards");
         sb.AppendLine(string.Create(inv, $"{Model} on {Dataset}: {TestImages} test images; ANN accuracy {AnnAccuracy:P2}; {MacsPerImage / 1e6:0.##} M MACs = {AnnEnergyPj / 1e6:0.###} µJ per image"));
         sb.AppendLine($"{"method",-11} {"extra",5} {"t",4} {"latency",7} {"accuracy",9} {"vs ANN",7} {"rate",7} {"SOPs/img",10} {"energy",9} {"vs ANN",7}");
         foreach (var s in Snn)

@@ -24,18 +24,28 @@ public sealed record LayerActivity(string Layer, float Threshold, long NeuronsPe
 }
 
 /// <summary>What one simulation measured; per-step arrays are indexed t − 1. Extra steps (pre-simulation,
-/// calibration runs) are reported apart from the counted steps.</summary>
+/// calibration runs) are reported apart from the counted steps. Counts are totals over the images, so results of
+/// disjoint image sets add up (<see cref="Combine"/>) to what one run over all of them gives.</summary>
+/// <param name="SopsByStep">synaptic operations at each counted step, summed over images (integer-valued)</param>
+/// <param name="ExtraSops">synaptic operations of the extra steps, summed over images</param>
 /// <param name="AnnAgreement">images whose SNN prediction at the full horizon equals the ANN's (when an ANN was given)</param>
 public sealed record SimulationResult(int Images, int Steps, long[] CorrectByStep, IReadOnlyList<LayerActivity> Layers,
-    double AnalogMacsPerImagePerStep, double[] SopsPerImageByStep, int ExtraSteps, double ExtraSopsPerImage, long? AnnAgreement = null)
+    double AnalogMacsPerImagePerStep, double[] SopsByStep, int ExtraSteps, double ExtraSops, long? AnnAgreement = null)
 {
     /// <summary>Where the wall time of the run went.</summary>
     public SimulationTime Time { get; init; } = SimulationTime.Zero;
 
     public double Accuracy(int t) => Images == 0 ? 0 : (double)CorrectByStep[t - 1] / Images;
 
+    /// <summary>Synaptic operations per image at each counted step.</summary>
+    public double[] SopsPerImageByStep => SopsByStep.Select(PerImage).ToArray();
+
+    public double ExtraSopsPerImage => PerImage(ExtraSops);
+
     /// <summary>Synaptic operations per image over steps 1..t.</summary>
-    public double Sops(int t) => SopsPerImageByStep.Take(t).Sum();
+    public double Sops(int t) => SopsByStep.Take(t).Sum(PerImage);
+
+    private double PerImage(double total) => Images == 0 ? 0 : total / Images;
 
     /// <summary>Spikes per neuron per step, over all layers and steps 1..t.</summary>
     public double FiringRate(int t) =>
@@ -43,6 +53,42 @@ public sealed record SimulationResult(int Images, int Steps, long[] CorrectBySte
 
     /// <summary>Energy per image for counted steps 1..t plus the extra steps.</summary>
     public double EnergyPj(EnergyModel e, int t) => e.Snn(AnalogMacsPerImagePerStep * (t + ExtraSteps), Sops(t) + ExtraSopsPerImage);
+
+    /// <summary>The result of one run over the union of the parts' (disjoint) image sets: counts add, the ANN rate
+    /// error is weighted by images, times add. The parts must come from the same network, method and horizon.</summary>
+    public static SimulationResult Combine(IReadOnlyList<SimulationResult> parts)
+    {
+        if (parts.Count == 0) throw new ArgumentException("nothing to combine", nameof(parts));
+        var first = parts[0];
+        foreach (var p in parts)
+        {
+            if (p.Steps != first.Steps || p.ExtraSteps != first.ExtraSteps || p.Layers.Count != first.Layers.Count)
+                throw new SpikeSharpException($"cannot combine a run of {p.Steps} (+{p.ExtraSteps}) steps and {p.Layers.Count} spiking layers with one of {first.Steps} (+{first.ExtraSteps}) steps and {first.Layers.Count} layers");
+            if (p.AnalogMacsPerImagePerStep != first.AnalogMacsPerImagePerStep)
+                throw new SpikeSharpException($"cannot combine runs of different networks: {p.AnalogMacsPerImagePerStep} and {first.AnalogMacsPerImagePerStep} analog MACs per image and step");
+            if ((p.AnnAgreement == null) != (first.AnnAgreement == null))
+                throw new SpikeSharpException("cannot combine a run compared with the ANN (--ann-agreement) with one that was not");
+        }
+        int images = parts.Sum(p => p.Images);
+        long[] SumLongs(Func<SimulationResult, long[]> of) => Enumerable.Range(0, first.Steps).Select(t => parts.Sum(p => of(p)[t])).ToArray();
+        var layers = first.Layers.Select((l, i) =>
+        {
+            var all = parts.Select(p => p.Layers[i]).ToList();
+            foreach (var o in all)
+                if (o.Layer != l.Layer || o.Threshold != l.Threshold || o.NeuronsPerImage != l.NeuronsPerImage)
+                    throw new SpikeSharpException($"cannot combine runs of different networks: layer {i} is '{o.Layer}' (θ = {o.Threshold}, {o.NeuronsPerImage} neurons) in one and '{l.Layer}' (θ = {l.Threshold}, {l.NeuronsPerImage} neurons) in another");
+            return new LayerActivity(l.Layer, l.Threshold, l.NeuronsPerImage,
+                Enumerable.Range(0, first.Steps).Select(t => all.Sum(o => o.SpikesByStep[t])).ToArray(),
+                l.AnnError == null ? null : images == 0 ? 0 : parts.Sum(p => p.Layers[i].AnnError!.Value * p.Images) / images,
+                l.AnnMismatches == null ? null : all.Sum(o => o.AnnMismatches!.Value), all.Sum(o => o.DivergentNeurons));
+        }).ToList();
+        return new SimulationResult(images, first.Steps, SumLongs(p => p.CorrectByStep), layers, first.AnalogMacsPerImagePerStep,
+            Enumerable.Range(0, first.Steps).Select(t => parts.Sum(p => p.SopsByStep[t])).ToArray(), first.ExtraSteps, parts.Sum(p => p.ExtraSops),
+            first.AnnAgreement == null ? null : parts.Sum(p => p.AnnAgreement!.Value))
+        {
+            Time = parts.Aggregate(SimulationTime.Zero, (sum, p) => sum + p.Time),
+        };
+    }
 }
 
 /// <summary>Wall time of one simulation: all of it, the network's own simulation, and the optional ANN comparison
@@ -155,8 +201,7 @@ public sealed class Simulator
         var activity = snn.Neurons.Select((n, i) => new LayerActivity(n.LayerName, n.Threshold, perImage[i], spikes[i],
             ann != null && images > 0 ? annErr[i] / images : null, ann != null ? annMismatch[i] : null, divergent[i])).ToList();
         static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
-        return new SimulationResult(images, steps, correct, activity, Math.Max(0, analogPerImageStep),
-            sops.Select(s => images == 0 ? 0 : s / images).ToArray(), method.ExtraSteps, images == 0 ? 0 : extraSops / images,
+        return new SimulationResult(images, steps, correct, activity, Math.Max(0, analogPerImageStep), sops, method.ExtraSteps, extraSops,
             ann != null ? agreement : null)
         {
             // The ANN comparison runs inside the neurons' observers, so it is taken out of the simulation time.

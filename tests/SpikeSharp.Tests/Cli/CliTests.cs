@@ -93,6 +93,29 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, File.ReadAllLines(Path.Combine(resumed, "train_log.jsonl")).Length);
     }
 
+    [Fact]
+    public void ShardsEvaluatedApartAndMergedGiveTheWholeRunsAccuracies()
+    {
+        string run = Train("t", 1);
+        string[] Eval(string json, params string[] extra) => ["evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "qcfs", "cos",
+            "--timesteps", "1,2,4", "--limit", "90", "--batch", "32", "--quiet", "--json", Path.Combine(_dir, json), .. extra];
+        Assert.Equal(0, Run(Eval("whole.json")).Code);
+        Assert.Equal(0, Run(Eval("part2.json", "--shard", "2/2")).Code);
+        var (code, stdout, err) = Run(Eval("part1.json", "--shard", "1/2"));
+        Assert.True(code == 0, err);
+        Assert.Contains("shard 1/2: test images 0..44 of 90", stdout);
+        (code, stdout, err) = Run("merge", Path.Combine(_dir, "part2.json"), Path.Combine(_dir, "part1.json"), "--json", Path.Combine(_dir, "merged.json"));
+        Assert.True(code == 0, err);
+        Assert.Contains("merged from 2 shards", stdout);
+        var whole = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, "whole.json")))!;
+        var merged = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, "merged.json")))!;
+        Assert.Equal(90, merged["test_images"]!.GetValue<int>());
+        Assert.Equal(whole["ann_accuracy"]!.GetValue<double>(), merged["ann_accuracy"]!.GetValue<double>());
+        foreach (int m in new[] { 0, 1 })
+            foreach (var key in new[] { "accuracy_by_t", "sops_per_image", "energy_pj_per_image", "spikes_by_layer_and_t" })
+                Assert.Equal(whole["snn"]![m]![key]!.ToJsonString(), merged["snn"]![m]![key]!.ToJsonString());
+    }
+
     [Theory]
     [InlineData("unknown model 'lenet'", "train", "--model", "lenet", "--dataset", "mnist", "--data", "DATA", "--out", "OUT")]
     [InlineData("unknown dataset 'svhn'", "train", "--model", "cnn-small", "--dataset", "svhn", "--data", "DATA", "--out", "OUT")]
@@ -102,6 +125,9 @@ public sealed class CliTests : IDisposable
     [InlineData("--frobnicate", "train", "--frobnicate")]
     [InlineData("unknown benchmark", "bench", "--only", "nope")]
     [InlineData("--wd-exempt: unknown group 'gamma'", "train", "--model", "cnn-small", "--dataset", "mnist", "--data", "DATA", "--out", "OUT", "--wd-exempt", "gamma")]
+    [InlineData("--shard needs --json", "evaluate", "--checkpoint", "no-such-checkpoint", "--data", "DATA", "--shard", "1/2")]
+    [InlineData("--shard '0/2': expected 1 ≤ K ≤ N", "evaluate", "--checkpoint", "no-such-checkpoint", "--data", "DATA", "--shard", "0/2", "--json", "OUT")]
+    [InlineData("no-such-part.json not found", "merge", "no-such-part.json")]
     [InlineData("unknown LR schedule 'linear'", "train", "--model", "cnn-small", "--dataset", "mnist", "--data", "DATA", "--out", "OUT", "--schedule", "linear")]
     public void BadInputExitsWithCode2AndAOneLineMessage(string expected, params string[] args)
     {

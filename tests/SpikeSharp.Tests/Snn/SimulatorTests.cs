@@ -43,7 +43,7 @@ public class SimulatorTests
     [Fact]
     public void EnergyIsAnalogMacsEveryStepPlusSopsOfCountedAndExtraSteps()
     {
-        var r = new SimulationResult(10, 3, [1, 2, 3], [], AnalogMacsPerImagePerStep: 1000, SopsPerImageByStep: [10, 20, 40], ExtraSteps: 2, ExtraSopsPerImage: 7);
+        var r = new SimulationResult(10, 3, [1, 2, 3], [], AnalogMacsPerImagePerStep: 1000, SopsByStep: [100, 200, 400], ExtraSteps: 2, ExtraSops: 70);
         var e = new EnergyModel("test", MacPj: 4.6, AcPj: 0.9);
         Assert.Equal(1000 * (2 + 2) * 4.6 + (10 + 20 + 7) * 0.9, r.EnergyPj(e, 2), 9);
         Assert.Equal(70, r.Sops(3));
