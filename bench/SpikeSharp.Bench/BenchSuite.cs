@@ -49,6 +49,7 @@ public static class BenchSuite
         new("snn_vgg16_T8", "SNN inference of VGG-16, T = 8, layer-major", c => SnnInference(c, "vgg16", 8)),
         new("snn_resnet20_T4", "SNN inference of ResNet-20, T = 4, layer-major", c => SnnInference(c, "resnet20", 4)),
         new("snn_resnet20_T8", "SNN inference of ResNet-20, T = 8, layer-major", c => SnnInference(c, "resnet20", 8)),
+        new("evaluate_resnet20", "the evaluate loop end to end: ResNet-20 (QCFS), method qcfs, T = 32, 256 Fashion-MNIST-shaped images, data loading included", EvaluateResNet20),
         new("decode_imagefolder", "image-folder loading: 500×375 JPEGs decoded, resized to 256 and center-cropped to 224", DecodeImageFolder),
     ];
 
@@ -242,6 +243,43 @@ public static class BenchSuite
         return new BenchRow($"snn_{model}_T{steps}", sec, 2.0 * macs * steps * c.Batch / sec / 1e9, c.Batch / sec,
             $"mean firing rate {(double)spikes / neurons:0.0000} (random weights, θ = 1, like the baseline; BN folded); GFLOP/s counts the dense work; " +
             $"activations and potentials: {arena.Bytes >> 20} MiB");
+    }
+
+    /// <summary>What <c>evaluate --method qcfs --timesteps 1,…,32</c> does per image, end to end (loading and padding
+    /// 28×28 images, chunking, simulation, accuracy by t, spike and SOP counting), on a seeded random QCFS ResNet-20
+    /// checkpoint and random images; seconds are per batch, the note says which share the network's simulation took.</summary>
+    private static BenchRow EvaluateResNet20(BenchContext c)
+    {
+        const int images = 256;
+        string dir = Path.Combine(Path.GetTempPath(), $"spikesharp-bench-eval-{Environment.ProcessId}");
+        try
+        {
+            var spec = new ModelSpec("resnet20", 1, 32, 32, 10, 1f, ActivationSpec.Qcfs(4, 1f));
+            var model = ModelFactory.Create(spec);
+            var norm = Data.Datasets.DefaultNormalization("fashion-mnist");
+            new Interop.Checkpoint(spec, new Interop.DataInfo("fashion-mnist", norm.Mean, norm.Std), model).Save(dir);
+            var rng = new Random(1);
+            var pixels = new byte[images * 28 * 28];
+            rng.NextBytes(pixels);
+            var test = new Data.ImageDataset("fashion-mnist", pixels, Enumerable.Range(0, images).Select(i => i % 10).ToArray(), 1, 28, 28, 10);
+            var evaluator = new ConversionEvaluator { CheckpointDir = dir, Test = test, BatchSize = c.Batch };
+            Reporting.SnnReport? last = null;
+            var times = new List<double>();
+            for (int i = 0; i < c.Warmup + c.Reps; i++)
+            {
+                last = evaluator.Run([new Conversion.Methods.QcfsConversion()], [1, 2, 4, 8, 16, 32]).Snn[0];
+                if (i >= c.Warmup) times.Add(last.Time.WallSeconds);
+            }
+            times.Sort();
+            _lastMin = times[0] / images * c.Batch;
+            double sec = times[times.Count / 2];
+            return new BenchRow("evaluate_resnet20", sec / images * c.Batch, ImagesPerSecond: images / sec,
+                Note: $"{last!.Time.SimulateFraction * 100:0.0} % of the loop in the network's simulation; mean firing rate {last.FiringRateByT[32]:0.0000} (random weights, λ = 1); seconds are per batch of {c.Batch}");
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
     }
 
     /// <summary>One epoch of a DataLoader over JPEGs of ImageNet's typical size (written once into a temporary
