@@ -48,7 +48,7 @@ public static class BatchNormFolding
     private static Conv2d FoldConv(Conv2d conv, BatchNorm bn)
     {
         var (scale, shift) = Affine(bn);
-        var folded = new Conv2d(conv.InChannels, conv.OutChannels, conv.KernelSize, conv.Stride, conv.Padding, bias: true);
+        var folded = new Conv2d(conv.InChannels, conv.OutChannels, conv.KernelSize, conv.Stride, conv.Padding, bias: true, dilation: conv.Dilation, groups: conv.Groups);
         int per = conv.Weight.Value.SizeFrom(1);
         for (int o = 0; o < conv.OutChannels; o++)
         {

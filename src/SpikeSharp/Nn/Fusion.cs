@@ -64,7 +64,7 @@ internal static class Fusion
         conv = null!;
         bn = null;
         next = i + 1;
-        if (children[i].Value is not Conv2d c) return false;
+        if (children[i].Value is not Conv2d { IsDense: true } c) return false;
         conv = c;
         for (; next < children.Count; next++)
         {

@@ -4,7 +4,8 @@ using SpikeSharp.Tensors;
 
 namespace SpikeSharp.Nn;
 
-/// <summary>2-D convolution; weight [Out,In,K,K] Kaiming-normal (fan_out), optional bias initialized to 0.</summary>
+/// <summary>2-D convolution; weight [Out,In/groups,K,K] Kaiming-normal (fan_out), optional bias initialized to 0.
+/// Groups &gt; 1 (depthwise when groups = In) and dilation &gt; 1 run on the direct kernels and are never fused.</summary>
 public sealed class Conv2d : Module
 {
     public int InChannels { get; }
@@ -12,18 +13,29 @@ public sealed class Conv2d : Module
     public int KernelSize { get; }
     public int Stride { get; }
     public int Padding { get; }
+    public int Dilation { get; }
+    public int Groups { get; }
     public Parameter Weight { get; }
     public Parameter? Bias { get; }
 
-    public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, bool bias = true, Random? rng = null)
+    /// <summary>Groups = dilation = 1: the GEMM/direct kernels, which fusion and the SNN's silent-channel skipping use.</summary>
+    public bool IsDense => Groups == 1 && Dilation == 1;
+
+    public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, bool bias = true, Random? rng = null,
+        int dilation = 1, int groups = 1)
     {
-        (InChannels, OutChannels, KernelSize, Stride, Padding) = (inChannels, outChannels, kernelSize, stride, padding);
-        Weight = AddParameter("weight", new Tensor(outChannels, inChannels, kernelSize, kernelSize));
+        if (groups < 1 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new SpikeSharpException($"conv groups {groups} must divide the input ({inChannels}) and output ({outChannels}) channels");
+        if (dilation < 1) throw new SpikeSharpException($"conv dilation must be ≥ 1, got {dilation}");
+        (InChannels, OutChannels, KernelSize, Stride, Padding, Dilation, Groups) = (inChannels, outChannels, kernelSize, stride, padding, dilation, groups);
+        Weight = AddParameter("weight", new Tensor(outChannels, inChannels / groups, kernelSize, kernelSize));
         Init.KaimingNormalFanOut(Weight.Value, rng ?? new Random(0));
         if (bias) Bias = AddParameter("bias", new Tensor(outChannels));
     }
 
-    public override Variable Forward(Variable x) => Conv2dOp.Forward(x, Weight, Bias, Stride, Padding);
+    public override Variable Forward(Variable x) => IsDense
+        ? Conv2dOp.Forward(x, Weight, Bias, Stride, Padding)
+        : Conv2dOp.ForwardGrouped(x, Weight, Bias, Stride, Padding, Dilation, Groups);
 }
 
 /// <summary>Fully connected layer; weight [Out,In] with PyTorch's default uniform init, bias 0.</summary>

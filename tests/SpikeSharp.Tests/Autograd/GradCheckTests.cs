@@ -67,6 +67,47 @@ public class GradCheckTests
         AssertGrad(() => Conv2dOp.Forward(x, wt, b, stride, pad), b == null ? [x, wt] : [x, wt, b]);
     }
 
+    [Theory]
+    [InlineData(4, 4, 4, 3, 1, 1, 1)] // depthwise
+    [InlineData(4, 8, 4, 3, 2, 1, 1)] // depthwise, channel multiplier 2, stride 2
+    [InlineData(6, 4, 2, 3, 1, 1, 1)] // two groups
+    [InlineData(3, 4, 1, 3, 1, 2, 2)] // dilation 2
+    [InlineData(4, 4, 2, 3, 1, 2, 2)] // grouped and dilated
+    public void GroupedAndDilatedConv2d(int cin, int cout, int groups, int k, int stride, int pad, int dilation)
+    {
+        var x = P(1, 2, cin, 7, 7);
+        var wt = P(2, cout, cin / groups, k, k);
+        var b = P(3, cout);
+        AssertGrad(() => Conv2dOp.ForwardGrouped(x, wt, b, stride, pad, dilation, groups), x, wt, b);
+        // The accumulating backward (x used twice) adds to the gradient already there.
+        AssertGrad(() => ElementwiseOps.Add(Conv2dOp.ForwardGrouped(x, wt, null, stride, pad, dilation, groups), Conv2dOp.ForwardGrouped(x, wt, null, stride, pad, dilation, groups)), x, wt);
+    }
+
+    [Fact]
+    public void GroupedConvWithOneGroupEqualsTheDenseKernels()
+    {
+        var x = new Variable(TestUtil.Random(4, 3, 5, 9, 9));
+        var w = new Variable(TestUtil.Random(5, 6, 5, 3, 3));
+        var b = new Variable(TestUtil.Random(6, 6));
+        var dense = Conv2dOp.Forward(x, w, b, 2, 1).Value;
+        var g = new GroupedConvGeometry(3, 5, 9, 9, 6, 3, 2, 1, 1, 1);
+        var y = new float[dense.Length];
+        GroupedConvKernels.Forward(g, x.Value.Data, w.Value.Data, b.Value.Data, y);
+        TestUtil.AssertClose(dense.Data, y, atol: 1e-4, what: "direct loops vs GEMM");
+    }
+
+    [Fact]
+    public void ConcatAlongChannels()
+    {
+        var a = P(1, 2, 3, 4, 4);
+        var b = P(2, 2, 1, 4, 4);
+        var c = P(3, 2, 2, 4, 4);
+        AssertGrad(() => ElementwiseOps.Concat([a, b, c]), a, b, c);
+        var y = ElementwiseOps.Concat([a, b]).Value;
+        Assert.Equal([2, 4, 4, 4], y.Shape);
+        Assert.Equal(b.Value.Data[16], y.Data[4 * 16 + 3 * 16]); // image 1, channel 3 = b's image 1, channel 0
+    }
+
     [Fact]
     public void ConvBackwardMatchesWhenInputGradAlreadyExists()
     {

@@ -14,6 +14,44 @@ public static class Conv2dOp
     public static Variable Forward(Variable x, Variable w, Variable? b, int stride, int padding, IConvEpilogue epilogue) =>
         Forward(x, w, b, stride, stride, padding, padding, epilogue);
 
+    /// <summary>A grouped (groups &gt; 1, e.g. depthwise) or dilated convolution, w [Cout, Cin/groups, K, K] (square
+    /// kernel, the same stride and padding on both axes); groups = dilation = 1 is the ordinary convolution.</summary>
+    public static Variable ForwardGrouped(Variable x, Variable w, Variable? b, int stride, int padding, int dilation, int groups)
+    {
+        if (groups == 1 && dilation == 1) return Forward(x, w, b, stride, padding);
+        var xs = x.Shape;
+        var ws = w.Shape;
+        if (xs.Length != 4 || ws.Length != 4 || ws[2] != ws[3] || xs[1] != ws[1] * groups)
+            throw new ArgumentException($"conv2d (groups {groups}): input {x.Value.ShapeString} does not fit weight {w.Value.ShapeString} (expected [N,{(ws.Length > 1 ? ws[1] * groups : 0)},H,W])");
+        if (b != null && b.Value.Length != ws[0])
+            throw new ArgumentException($"conv2d: bias has {b.Value.Length} elements, expected {ws[0]}");
+        var g = new GroupedConvGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], stride, padding, dilation, groups);
+        g.Validate();
+        var y = Tensor.Scratch(g.N, g.OutChannels, g.OutH, g.OutW);
+        using (Profiler.Measure(groups > 1 ? "grouped conv fwd" : "dilated conv fwd", x.Value))
+            GroupedConvKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data);
+        OpCounter.Add("conv2d", g.OutChannels * (long)g.OutH * g.OutW * g.MacsPerOutput, x.Value);
+        bool record = Tape.IsRecording(x, w, b);
+        var result = new Variable(y, record);
+        if (record)
+            Tape.Record(() =>
+            {
+                var gy = result.Grad;
+                if (gy == null) return;
+                if (w.RequiresGrad || (b?.RequiresGrad ?? false))
+                {
+                    float[] gw = w.RequiresGrad ? w.GradBuffer().Data : Tensor.Scratch(w.Shape, clear: true).Data;
+                    GroupedConvKernels.BackwardWeight(g, gy.Data, x.Value.Data, gw, b is { RequiresGrad: true } ? b.GradBuffer().Data : null);
+                }
+                if (x.RequiresGrad)
+                {
+                    var (gx, accumulate) = x.GradTarget();
+                    GroupedConvKernels.BackwardData(g, gy.Data, w.Value.Data, gx, accumulate);
+                }
+            });
+        return result;
+    }
+
     public static Variable Forward(Variable x, Variable w, Variable? b, int strideH, int strideW, int padH, int padW,
         IConvEpilogue? epilogue = null)
     {

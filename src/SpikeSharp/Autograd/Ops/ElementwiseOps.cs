@@ -24,6 +24,53 @@ public static class ElementwiseOps
         return result;
     }
 
+    /// <summary>y = the inputs joined along dim 1 (channels): [N, C1, …] ‖ [N, C2, …] → [N, C1 + C2, …]; the other
+    /// dimensions must agree.</summary>
+    public static Variable Concat(IReadOnlyList<Variable> xs)
+    {
+        if (xs.Count == 0) throw new ArgumentException("concat: no inputs");
+        var first = xs[0].Shape;
+        int n = first[0], inner = xs[0].Value.Length / Math.Max(1, first[0] * first[1]);
+        foreach (var x in xs)
+            if (x.Shape.Length != first.Length || x.Shape[0] != n || !x.Shape.Skip(2).SequenceEqual(first.Skip(2)))
+                throw new ArgumentException($"concat: shapes {string.Join(", ", xs.Select(v => v.Value.ShapeString))} differ outside dim 1");
+        var shape = (int[])first.Clone();
+        shape[1] = xs.Sum(x => x.Shape[1]);
+        var y = Tensor.Scratch(shape);
+        int rowOut = shape[1] * inner;
+        using (Profiler.Measure("concat", y))
+            for (int b = 0; b < n; b++)
+            {
+                int offset = 0;
+                foreach (var x in xs)
+                {
+                    int rowIn = x.Shape[1] * inner;
+                    x.Value.Data.AsSpan(b * rowIn, rowIn).CopyTo(y.Data.AsSpan(b * rowOut + offset, rowIn));
+                    offset += rowIn;
+                }
+            }
+        bool record = Tape.Current != null && xs.Any(x => x.RequiresGrad);
+        var result = new Variable(y, record);
+        if (record)
+            Tape.Record(() =>
+            {
+                if (result.Grad == null) return;
+                int offset = 0;
+                foreach (var x in xs)
+                {
+                    int rowIn = x.Shape[1] * inner;
+                    if (x.RequiresGrad)
+                    {
+                        var g = Tensor.Scratch(x.Shape).Data;
+                        for (int b = 0; b < n; b++) result.Grad.Data.AsSpan(b * rowOut + offset, rowIn).CopyTo(g.AsSpan(b * rowIn, rowIn));
+                        x.AccumulateGrad(g);
+                    }
+                    offset += rowIn;
+                }
+            });
+        return result;
+    }
+
     /// <summary>The same data viewed with a new shape (-1 infers one dimension).</summary>
     public static Variable Reshape(Variable x, params int[] shape)
     {

@@ -201,12 +201,13 @@ public static class NirExporter
                     return inputs;
                 case Conv2d c:
                 {
-                    int h = (Shape[1] + 2 * c.Padding - c.KernelSize) / c.Stride + 1, w = (Shape[2] + 2 * c.Padding - c.KernelSize) / c.Stride + 1;
+                    int span = c.Dilation * (c.KernelSize - 1) + 1;
+                    int h = (Shape[1] + 2 * c.Padding - span) / c.Stride + 1, w = (Shape[2] + 2 * c.Padding - span) / c.Stride + 1;
                     var node = Add(name, "Conv2d", inputs,
                         ("input_shape", Pair(Shape[1], Shape[2])),
-                        ("weight", new NirFloats(c.Weight.Value.Data, [c.OutChannels, c.InChannels, c.KernelSize, c.KernelSize])),
-                        ("stride", Pair(c.Stride, c.Stride)), ("padding", Pair(c.Padding, c.Padding)), ("dilation", Pair(1, 1)),
-                        ("groups", NirInts.Scalar(1)),
+                        ("weight", new NirFloats(c.Weight.Value.Data, [c.OutChannels, c.InChannels / c.Groups, c.KernelSize, c.KernelSize])),
+                        ("stride", Pair(c.Stride, c.Stride)), ("padding", Pair(c.Padding, c.Padding)), ("dilation", Pair(c.Dilation, c.Dilation)),
+                        ("groups", NirInts.Scalar(c.Groups)),
                         ("bias", new NirFloats(c.Bias?.Value.Data ?? new float[c.OutChannels], [c.OutChannels])));
                     Shape = [c.OutChannels, h, w];
                     return [node];

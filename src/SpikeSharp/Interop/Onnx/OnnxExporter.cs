@@ -94,7 +94,8 @@ public static class OnnxExporter
         {
             int k = conv.KernelSize;
             var node = NewNode("Conv", name, [x, Initializer(name + ".weight", conv.Weight.Value), .. Bias(name, conv.Bias?.Value)],
-                Ints("kernel_shape", k, k), Ints("strides", conv.Stride, conv.Stride), Ints("pads", conv.Padding, conv.Padding, conv.Padding, conv.Padding));
+                Ints("kernel_shape", k, k), Ints("strides", conv.Stride, conv.Stride), Ints("pads", conv.Padding, conv.Padding, conv.Padding, conv.Padding),
+                Ints("dilations", conv.Dilation, conv.Dilation), Int("group", conv.Groups));
             _lastConv = (node, name, conv);
             return node.Output[0];
         }

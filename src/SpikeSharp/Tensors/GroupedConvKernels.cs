@@ -1,0 +1,131 @@
+namespace SpikeSharp.Tensors;
+
+/// <summary>Shapes of a grouped, dilated 2-D convolution: input [N, Cin, H, W], weight [Cout, Cin/G, K, K], output
+/// [N, Cout, OutH, OutW]; output channel o reads input channels of group o / (Cout/G). Depthwise: G = Cin.</summary>
+public sealed record GroupedConvGeometry(int N, int InChannels, int H, int W, int OutChannels, int Kernel, int Stride, int Padding, int Dilation, int Groups)
+{
+    public int InPerGroup => InChannels / Groups;
+    public int OutPerGroup => OutChannels / Groups;
+    public int OutH => (H + 2 * Padding - Dilation * (Kernel - 1) - 1) / Stride + 1;
+    public int OutW => (W + 2 * Padding - Dilation * (Kernel - 1) - 1) / Stride + 1;
+
+    /// <summary>Multiply-accumulates per output value.</summary>
+    public long MacsPerOutput => (long)InPerGroup * Kernel * Kernel;
+
+    public void Validate()
+    {
+        if (N < 0 || InChannels <= 0 || H <= 0 || W <= 0 || OutChannels <= 0 || Kernel <= 0 || Stride <= 0 || Padding < 0 || Dilation <= 0 || Groups <= 0)
+            throw new ArgumentException($"invalid grouped conv: input [{N},{InChannels},{H},{W}], {OutChannels} outputs, kernel {Kernel}, stride {Stride}, padding {Padding}, dilation {Dilation}, groups {Groups}");
+        if (InChannels % Groups != 0 || OutChannels % Groups != 0)
+            throw new ArgumentException($"conv groups {Groups} must divide the input ({InChannels}) and output ({OutChannels}) channels");
+        if (OutH <= 0 || OutW <= 0)
+            throw new ArgumentException($"conv kernel {Kernel} with dilation {Dilation} is larger than the padded input {H + 2 * Padding}x{W + 2 * Padding}");
+    }
+}
+
+/// <summary>
+/// Direct loops for the convolutions the GEMM kernels do not take: groups &gt; 1 (depthwise, grouped) and dilation
+/// &gt; 1. Each output (input, weight) plane is owned by one worker, so no two workers write the same value. Correct
+/// first: these are checked against finite differences and PyTorch; a network's ordinary convolutions still run on
+/// <see cref="Conv2dKernels"/>.
+/// </summary>
+public static class GroupedConvKernels
+{
+    /// <summary>y = conv(x, w) + b.</summary>
+    public static void Forward(GroupedConvGeometry g, float[] x, float[] w, float[]? b, float[] y)
+    {
+        int oh = g.OutH, ow = g.OutW, k = g.Kernel;
+        WorkerPool.Shared.For(g.N * g.OutChannels, (item, _) =>
+        {
+            int n = item / g.OutChannels, o = item % g.OutChannels, group = o / g.OutPerGroup;
+            var plane = y.AsSpan(item * oh * ow, oh * ow);
+            plane.Fill(b?[o] ?? 0f);
+            for (int i = 0; i < g.InPerGroup; i++)
+            {
+                var input = x.AsSpan(((n * g.InChannels) + group * g.InPerGroup + i) * g.H * g.W, g.H * g.W);
+                for (int kh = 0; kh < k; kh++)
+                    for (int kw = 0; kw < k; kw++)
+                    {
+                        float wv = w[((o * g.InPerGroup + i) * k + kh) * k + kw];
+                        for (int r = 0; r < oh; r++)
+                        {
+                            int ih = r * g.Stride - g.Padding + kh * g.Dilation;
+                            if ((uint)ih >= (uint)g.H) continue;
+                            for (int c = 0; c < ow; c++)
+                            {
+                                int iw = c * g.Stride - g.Padding + kw * g.Dilation;
+                                if ((uint)iw < (uint)g.W) plane[r * ow + c] += wv * input[ih * g.W + iw];
+                            }
+                        }
+                    }
+            }
+        });
+    }
+
+    /// <summary>∂x from ∂y: written, or added to <paramref name="gx"/> when <paramref name="accumulate"/>.</summary>
+    public static void BackwardData(GroupedConvGeometry g, float[] gy, float[] w, float[] gx, bool accumulate)
+    {
+        int oh = g.OutH, ow = g.OutW, k = g.Kernel;
+        WorkerPool.Shared.For(g.N * g.InChannels, (item, _) =>
+        {
+            int n = item / g.InChannels, c = item % g.InChannels, group = c / g.InPerGroup, i = c % g.InPerGroup;
+            var plane = gx.AsSpan(item * g.H * g.W, g.H * g.W);
+            if (!accumulate) plane.Clear();
+            for (int oo = 0; oo < g.OutPerGroup; oo++)
+            {
+                int o = group * g.OutPerGroup + oo;
+                var grad = gy.AsSpan((n * g.OutChannels + o) * oh * ow, oh * ow);
+                for (int kh = 0; kh < k; kh++)
+                    for (int kw = 0; kw < k; kw++)
+                    {
+                        float wv = w[((o * g.InPerGroup + i) * k + kh) * k + kw];
+                        for (int r = 0; r < oh; r++)
+                        {
+                            int ih = r * g.Stride - g.Padding + kh * g.Dilation;
+                            if ((uint)ih >= (uint)g.H) continue;
+                            for (int col = 0; col < ow; col++)
+                            {
+                                int iw = col * g.Stride - g.Padding + kw * g.Dilation;
+                                if ((uint)iw < (uint)g.W) plane[ih * g.W + iw] += wv * grad[r * ow + col];
+                            }
+                        }
+                    }
+            }
+        });
+    }
+
+    /// <summary>∂w (and ∂b) from ∂y, added to <paramref name="gw"/> and <paramref name="gb"/>.</summary>
+    public static void BackwardWeight(GroupedConvGeometry g, float[] gy, float[] x, float[] gw, float[]? gb)
+    {
+        int oh = g.OutH, ow = g.OutW, k = g.Kernel;
+        WorkerPool.Shared.For(g.OutChannels, (o, _) =>
+        {
+            int group = o / g.OutPerGroup;
+            for (int n = 0; n < g.N; n++)
+            {
+                var grad = gy.AsSpan((n * g.OutChannels + o) * oh * ow, oh * ow);
+                if (gb != null) gb[o] += TensorPrimitives.Sum(grad);
+                for (int i = 0; i < g.InPerGroup; i++)
+                {
+                    var input = x.AsSpan(((n * g.InChannels) + group * g.InPerGroup + i) * g.H * g.W, g.H * g.W);
+                    for (int kh = 0; kh < k; kh++)
+                        for (int kw = 0; kw < k; kw++)
+                        {
+                            double sum = 0;
+                            for (int r = 0; r < oh; r++)
+                            {
+                                int ih = r * g.Stride - g.Padding + kh * g.Dilation;
+                                if ((uint)ih >= (uint)g.H) continue;
+                                for (int col = 0; col < ow; col++)
+                                {
+                                    int iw = col * g.Stride - g.Padding + kw * g.Dilation;
+                                    if ((uint)iw < (uint)g.W) sum += grad[r * ow + col] * input[ih * g.W + iw];
+                                }
+                            }
+                            gw[((o * g.InPerGroup + i) * k + kh) * k + kw] += (float)sum;
+                        }
+                }
+            }
+        });
+    }
+}
