@@ -18,7 +18,7 @@ public static class BatchNormFolding
             var children = parent.Children;
             for (int i = 0; i + 1 < children.Count; i++)
             {
-                if (children[i + 1].Value is not BatchNorm bn) continue;
+                if (children[i + 1].Value is not BatchNorm bn || !parent.FeedsOnlyNext(i)) continue;
                 Module? folded = children[i].Value switch
                 {
                     Conv2d conv => FoldConv(conv, bn),

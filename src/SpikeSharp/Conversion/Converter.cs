@@ -53,13 +53,15 @@ public static class Converter
         return new SpikingNetwork(model, neurons, swaps);
     }
 
-    /// <summary>Max pooling has no spiking equivalent here: the reference codes swap it for average pooling before training.</summary>
+    /// <summary>A max pool converts only where it pools an analog current (docs/conversion-methods.md "Max pooling");
+    /// one that pools spikes has no spiking equivalent here.</summary>
     public static void Validate(Module model)
     {
-        var maxPool = model.NamedModules().FirstOrDefault(m => m.Value is MaxPool2d);
+        var maxPool = model.NamedModules().FirstOrDefault(m => m.Value is MaxPool2d { InputIsCurrent: false });
         if (maxPool.Value != null)
-            throw new SpikeSharpException($"layer '{maxPool.Key}' is a max pool, which cannot be converted to spikes; " +
-                "train with average pooling instead (the QCFS/SRP/COS codes replace MaxPool by AvgPool before training)");
+            throw new SpikeSharpException($"layer '{maxPool.Key}' is a max pool of spikes, which cannot be converted; " +
+                "train with average pooling instead (the QCFS/SRP/COS codes replace MaxPool by AvgPool before training), or place the max pool " +
+                "directly after the activation it pools (a graph model then pools the neurons' input current)");
     }
 
     private static bool NeedsBalancing(Module model) => model.NamedModules().Any(m => m.Value is Activation { Lambda: null });

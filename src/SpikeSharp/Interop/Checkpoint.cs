@@ -16,7 +16,8 @@ public sealed record DataInfo(string Dataset, float[] Mean, float[] Std);
 /// </summary>
 public sealed class Checkpoint
 {
-    public const int FormatVersion = 1;
+    /// <summary>2: a graph model's model.json carries its graph. Version 1 files (built-in models) still load.</summary>
+    public const int FormatVersion = 2;
 
     public ModelSpec Spec { get; }
     public DataInfo Data { get; }
@@ -78,7 +79,7 @@ public sealed class Checkpoint
         var lambdas = new JsonObject();
         foreach (var (name, m) in Model.NamedModules())
             if (m is Activation { Lambda: { } l }) lambdas[name] = l.Value.Data[0];
-        return new JsonObject
+        var root = new JsonObject
         {
             ["format"] = "spikesharp-checkpoint",
             ["version"] = FormatVersion,
@@ -106,6 +107,13 @@ public sealed class Checkpoint
             },
             ["extra"] = Extra.DeepClone(),
         };
+        if (Spec.Graph is { } graph)
+        {
+            root["graph"] = graph.ToJson();
+            // Whether the activation above replaced every activation node (a training recipe) or only summarizes them.
+            root["activation"]!["applies_to_graph"] = Spec.Activation != null;
+        }
+        return root;
     }
 
     private static (ModelSpec, DataInfo) Parse(JsonObject root, string path)
@@ -129,6 +137,12 @@ public sealed class Checkpoint
         var spec = new ModelSpec(Get<string>(model["name"], "model.name"), Get<int>(shape[0], "model.input_shape[0]"),
             Get<int>(shape[1], "model.input_shape[1]"), Get<int>(shape[2], "model.input_shape[2]"), Get<int>(model["classes"], "model.classes"),
             model["width"] is { } width ? Get<float>(width, "model.width") : 1f, act);
+        if (root["graph"] is { } graphNode)
+        {
+            var graph = Graphs.Graph.Parse(graphNode as JsonObject ?? throw new InvalidFileException(path, "field 'graph' must be an object"), path);
+            bool applies = actNode["applies_to_graph"] is { } a && Get<bool>(a, "activation.applies_to_graph");
+            spec = spec with { Graph = graph, Activation = applies ? act : null };
+        }
         try { spec.Validate(); }
         catch (SpikeSharpException e) { throw new InvalidFileException(path, e.Message); }
         var dataNode = root["data"] as JsonObject ?? throw new InvalidFileException(path, "missing object 'data'");

@@ -2,14 +2,27 @@ using SpikeSharp.Nn;
 
 namespace SpikeSharp.Models;
 
-/// <summary>Everything needed to rebuild a model's graph: architecture, input geometry, classes, width
-/// multiplier and activation. Stored in a checkpoint's model.json.</summary>
+/// <summary>Everything needed to rebuild a model: architecture (a built-in name, or <see cref="GraphName"/> with the
+/// <see cref="Graph"/> itself), input geometry, classes, width multiplier and activation. Stored in a checkpoint's
+/// model.json. For a graph, <see cref="Activation"/> is what every activation node becomes (a training recipe's), or
+/// null for each node's own op.</summary>
 public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32, int Width = 32, int Classes = 10,
     float WidthMultiplier = 1f, ActivationSpec? Activation = null)
 {
     public static readonly string[] Names = ["vgg16", "resnet18", "resnet20", "resnet34", "cnn-small"];
 
-    public ActivationSpec ActivationOrDefault => Activation ?? ActivationSpec.Relu;
+    /// <summary>The <see cref="Name"/> of a model described by a graph.</summary>
+    public const string GraphName = "graph";
+
+    /// <summary>The network, for a model that is not built in.</summary>
+    public Graphs.Graph? Graph { get; init; }
+
+    /// <summary>A spec for <paramref name="graph"/> (input shape and classes from the graph).</summary>
+    public static ModelSpec For(Graphs.Graph graph, ActivationSpec? activation = null) =>
+        new(GraphName, graph.InputShape[0], graph.InputShape[1], graph.InputShape[2], graph.Classes, 1f, activation) { Graph = graph };
+
+    /// <summary>The activation of the model: the spec's, or a graph's when all its activation nodes agree, else ReLU.</summary>
+    public ActivationSpec ActivationOrDefault => Activation ?? Graph?.UniformActivation() ?? ActivationSpec.Relu;
 
     public int Scaled(int channels) => Math.Max(1, (int)MathF.Round(channels * WidthMultiplier));
 
@@ -20,6 +33,7 @@ public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32,
     /// <summary>Elements of the model's largest weight tensor, computed from the spec without building it.</summary>
     public long LargestWeightCount()
     {
+        if (Graph != null) return Graph.LargestWeightCount();
         long Conv(int cin, int cout) => (long)Scaled(cin) * Scaled(cout) * 9;
         return Name switch
         {
@@ -33,7 +47,17 @@ public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32,
 
     public void Validate()
     {
-        if (!Names.Contains(Name)) throw new SpikeSharpException($"unknown model '{Name}'; expected one of {string.Join(", ", Names)}");
+        if (Name == GraphName)
+        {
+            if (Graph == null) throw new SpikeSharpException("a graph model needs its graph (--graph FILE, or the checkpoint's model.json)");
+            if (Graph.InputShape[0] != InChannels || Graph.InputShape[1] != Height || Graph.InputShape[2] != Width || Graph.Classes != Classes)
+                throw new SpikeSharpException($"the graph takes {string.Join("x", Graph.InputShape)} and gives {Graph.Classes} classes; the model needs {InChannels}x{Height}x{Width} and {Classes}");
+            if (Graph.LargestWeightCount() > MaxWeightCount)
+                throw new SpikeSharpException($"the graph needs a weight tensor of {Graph.LargestWeightCount()} elements; expected at most {MaxWeightCount}");
+            Activation?.Validate();
+            return;
+        }
+        if (!Names.Contains(Name)) throw new SpikeSharpException($"unknown model '{Name}'; expected one of {string.Join(", ", Names)} (or train --graph FILE)");
         if (InChannels <= 0 || Height <= 0 || Width <= 0 || InChannels > MaxChannels || Height > MaxSide || Width > MaxSide)
             throw new SpikeSharpException($"invalid input shape {InChannels}x{Height}x{Width}; expected 1..{MaxChannels} channels and sides of 1..{MaxSide}");
         if (Classes < 2 || Classes > MaxClasses) throw new SpikeSharpException($"a classifier needs 2..{MaxClasses} classes, got {Classes}");
@@ -56,6 +80,7 @@ public static class ModelFactory
     {
         spec.Validate();
         var rng = new Random(seed);
+        if (spec.Graph != null) return new Graphs.GraphModel(spec.Graph, spec.Activation, seed);
         return spec.Name switch
         {
             "vgg16" => Vgg.Create(spec, rng),

@@ -90,11 +90,16 @@ public sealed class AvgPool2d(int kernelSize, int? stride = null) : Module
     public override Variable Forward(Variable x) => PoolOps.AvgPool2d(x, KernelSize, Stride);
 }
 
-/// <summary>Max pooling with a square window. Not convertible to spikes: train with <see cref="AvgPool2d"/>.</summary>
+/// <summary>Max pooling with a square window. Converts to spikes only where its input is an analog current (before a
+/// neuron layer; a graph's planner moves a max pool before the activation it reads, see <c>GraphPlan</c>): the SNN then
+/// pools the neurons' input current at every step. Built-in models use <see cref="AvgPool2d"/>.</summary>
 public sealed class MaxPool2d(int kernelSize, int? stride = null) : Module
 {
     public int KernelSize { get; } = kernelSize;
     public int Stride { get; } = stride ?? kernelSize;
+
+    /// <summary>Set by the planner that runs this pool: its input is a membrane current, not spikes.</summary>
+    public bool InputIsCurrent { get; set; }
     public override Variable Forward(Variable x) => PoolOps.MaxPool2d(x, KernelSize, Stride);
 }
 

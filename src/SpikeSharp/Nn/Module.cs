@@ -54,6 +54,10 @@ public abstract class Module
         OnChildReplaced(name, module);
     }
 
+    /// <summary>Whether child <paramref name="child"/>'s output goes only into the next child, which reads nothing else
+    /// (true in a chain; a graph says per node). BN folding folds a BN only into the layer that feeds it alone.</summary>
+    protected internal virtual bool FeedsOnlyNext(int child) => true;
+
     /// <summary>Lets a module that keeps typed references to its children update them.</summary>
     protected virtual void OnChildReplaced(string name, Module module) { }
 

@@ -1,0 +1,105 @@
+using SpikeSharp.Autograd;
+using SpikeSharp.Nn;
+using SpikeSharp.Tensors;
+
+namespace SpikeSharp.Graphs;
+
+/// <summary>
+/// A <see cref="Graph"/> as a module: one child per node, named by the node (so state-dict keys are the node names
+/// plus <c>.weight</c>, <c>.bias</c>, …, as PyTorch's), run by one executor for training (the tape records each op),
+/// ANN inference and the layer-major SNN (the converter swaps activation children for neurons). The executor's plan
+/// (<see cref="GraphPlan"/>) decides what runs fused and when intermediates go back to the arena; no node module knows.
+/// </summary>
+public sealed class GraphModel : Module
+{
+    public Graph Graph { get; }
+    private readonly GraphPlan _plan;
+
+    /// <param name="activation">the activation every activation node builds (a training recipe's), or null for each
+    /// node's own op and attributes</param>
+    public GraphModel(Graph graph, ActivationSpec? activation = null, int seed = 0)
+    {
+        Graph = graph;
+        var rng = new Random(seed);
+        foreach (var node in graph.Nodes)
+        {
+            var shapes = node.Inputs.Select(i => i == graph.InputName ? graph.InputShape.ToArray() : graph.Shapes[i]).ToArray();
+            AddModule(node.Name, GraphOps.Get(node).Create(new NodeContext(node, shapes, activation, rng)));
+        }
+        _plan = new GraphPlan(graph);
+        foreach (int i in _plan.MaxPoolsOnCurrents) ((MaxPool2d)Children[i].Value).InputIsCurrent = true;
+    }
+
+    /// <summary>The module of node <paramref name="i"/> now (the converter may have swapped it).</summary>
+    private Module At(int i) => Children[i].Value;
+
+    protected internal override bool FeedsOnlyNext(int child) => _plan.FeedsOnlyNext(child);
+
+    public override Variable Forward(Variable x)
+    {
+        var values = new Variable?[Graph.Nodes.Count];
+        var arena = ReleasingArena;
+        var live = arena != null ? new Dictionary<float[], int>(ReferenceEqualityComparer.Instance) : null;
+        Variable Value(int source) => source < 0 ? x : values[source]!;
+        foreach (var step in _plan.Steps)
+        {
+            var inputs = step.Inputs.Select(Value).ToArray();
+            var y = Run(step, inputs, Value);
+            values[step.Node] = y;
+            if (live == null) continue;
+            // Liveness: an array goes back to the arena once no live value (views included) refers to it.
+            live[y.Value.Data] = live.GetValueOrDefault(y.Value.Data) + step.Uses;
+            foreach (int source in step.Releases)
+            {
+                var data = Value(source).Value.Data;
+                if (ReferenceEquals(data, x.Value.Data) || !live.ContainsKey(data)) continue;
+                if (--live[data] == 0) { live.Remove(data); arena!.Release(data); }
+            }
+        }
+        return values[_plan.OutputNode]!;
+    }
+
+    private Variable Run(GraphPlan.Step step, Variable[] inputs, Func<int, Variable> value)
+    {
+        var module = At(step.Node);
+        switch (step.Fusion)
+        {
+            case GraphPlan.FusionKind.ConvolutionInto when Fusion.ConvolutionsEnabled && At(step.Consumer) is IConvOutputConsumer consumer && consumer.CanFuse(inputs[0].Shape[0]):
+            {
+                // conv → [eval BN] → [+ addend] → neuron, one output image at a time.
+                var conv = (Conv2d)At(step.Fused[0]);
+                var bn = step.BatchNorm >= 0 ? At(step.BatchNorm) as BatchNorm : null;
+                if (step.BatchNorm >= 0 && bn is not { IsTraining: false }) break;
+                var addend = step.Addend >= 0 || step.Addend == GraphPlan.GraphInput ? value(step.Addend) : null;
+                if (addend != null && addend.Shape[0] != inputs[0].Shape[0]) break;
+                return Fusion.RunConvolution(conv, bn, inputs[0], addend, consumer);
+            }
+            case GraphPlan.FusionKind.NormalizationInto when Fusion.NormalizationsEnabled && At(step.Consumer) is Activation { FusesWithBatchNorm: true } act
+                && At(step.BatchNorm) is BatchNorm bn:
+            {
+                // BN → [+ addend] → activation as one op (training and inference).
+                var addend = step.Addend >= 0 || step.Addend == GraphPlan.GraphInput ? value(step.Addend) : null;
+                return act.ForwardAfterBatchNorm(bn, inputs[0], addend);
+            }
+        }
+        return step.Fusion == GraphPlan.FusionKind.None ? Single(module, inputs) : RunUnfused(step, inputs, value);
+    }
+
+    private static Variable Single(Module module, Variable[] inputs) => module is MergeModule merge ? merge.Forward(inputs) : module.Forward(inputs[0]);
+
+    /// <summary>A fused step whose convolution epilogue did not apply this call (a tape is recording, or the consumer
+    /// cannot fuse): node by node, with BN → [+] → activation still one op where the activation allows it.</summary>
+    private Variable RunUnfused(GraphPlan.Step step, Variable[] inputs, Func<int, Variable> value)
+    {
+        var y = inputs[0];
+        Variable? Addend() => step.Addend >= 0 || step.Addend == GraphPlan.GraphInput ? value(step.Addend) : null;
+        foreach (int node in step.Fused)
+        {
+            var module = At(node);
+            if (module is BatchNorm bn && Fusion.NormalizationsEnabled && At(step.Consumer) is Activation { FusesWithBatchNorm: true } act)
+                return act.ForwardAfterBatchNorm(bn, y, Addend()); // the rest of the chain is [+] → activation
+            y = module is MergeModule merge ? merge.Forward([y, Addend()!]) : module.Forward(y);
+        }
+        return y;
+    }
+}

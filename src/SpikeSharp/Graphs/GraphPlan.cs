@@ -1,0 +1,138 @@
+namespace SpikeSharp.Graphs;
+
+/// <summary>
+/// How <see cref="GraphModel"/> runs a graph, decided once from the graph alone (planner passes, in order):
+/// <list type="number">
+/// <item><b>Max pool before its activation.</b> A max pool whose input is an activation read by nothing else runs
+/// before that activation instead: max commutes with every monotone activation (ReLU, clip, QCFS), so the ANN's outputs
+/// are unchanged, and in the SNN the pool sees the neuron's input current instead of spikes (docs/conversion-methods.md
+/// "Max pooling").</item>
+/// <item><b>Currents and spikes.</b> Which max pools read an analog current (the converter accepts only those).</item>
+/// <item><b>Fusion.</b> conv → [BN] → [+ an operand already computed] → activation runs as one step when every
+/// intermediate is read by nothing else; at run time it takes the convolution-epilogue path (inference, a neuron or an
+/// activation that can fuse) or BN → [+] → activation as one op (training), else node by node.</item>
+/// <item><b>Liveness.</b> How many later steps read each step's output, so the executor hands arrays back to the arena
+/// as soon as the last reader ran.</item>
+/// </list>
+/// </summary>
+internal sealed class GraphPlan
+{
+    public const int GraphInput = -1;
+
+    public enum FusionKind { None, ConvolutionInto, NormalizationInto }
+
+    /// <summary>One step: it computes node <see cref="Node"/> (the last of <see cref="Fused"/> when fused) from
+    /// <see cref="Inputs"/> (node indices, <see cref="GraphInput"/> for the image).</summary>
+    public sealed record Step(int Node, int[] Inputs, FusionKind Fusion = FusionKind.None, int[]? FusedNodes = null, int BatchNorm = -2, int Addend = -2, int Consumer = -2)
+    {
+        /// <summary>The nodes a fused step stands for, in order.</summary>
+        public int[] Fused => FusedNodes ?? [Node];
+
+        /// <summary>Later reads of this step's output (+1 for the graph output, which is never released).</summary>
+        public int Uses { get; set; }
+
+        /// <summary>The sources this step reads (its inputs and addend, a source once per read).</summary>
+        public List<int> Releases { get; } = new();
+    }
+
+    public IReadOnlyList<Step> Steps { get; }
+    public int OutputNode { get; }
+    public IReadOnlyList<int> MaxPoolsOnCurrents { get; }
+    private readonly Graph _graph;
+
+    public GraphPlan(Graph graph)
+    {
+        _graph = graph;
+        int n = graph.Nodes.Count;
+        int Source(string name) => name == graph.InputName ? GraphInput : graph.Index[name];
+        var inputs = graph.Nodes.Select(node => node.Inputs.Select(Source).ToList()).ToArray();
+        var order = Enumerable.Range(0, n).ToList();
+        OutputNode = graph.Index[graph.Output];
+
+        // 1. Max pools move before the activation they read.
+        for (int m = 0; m < n; m++)
+        {
+            if (graph.Nodes[m].Op != "maxpool2d" || inputs[m][0] is not (>= 0 and var a) || !IsActivation(a) || Readers(inputs, a).Count != 1) continue;
+            inputs[m] = [inputs[a][0]];
+            foreach (int reader in Readers(inputs, m)) inputs[reader] = inputs[reader].Select(s => s == m ? a : s).ToList();
+            inputs[a] = [m];
+            order.Remove(m);
+            order.Insert(order.IndexOf(a), m);
+            if (OutputNode == m) OutputNode = a;
+        }
+
+        // 2. Which values are spikes in the SNN (activation outputs, and what only reshapes or pools them).
+        var spikes = new bool[n];
+        foreach (int i in order)
+            spikes[i] = IsActivation(i) || graph.Nodes[i].Op is "avgpool2d" or "maxpool2d" or "globalavgpool" or "flatten" or "dropout" or "identity" or "concat"
+                && inputs[i].Any(s => s >= 0 && spikes[s]);
+        MaxPoolsOnCurrents = order.Where(i => graph.Nodes[i].Op == "maxpool2d" && !(inputs[i][0] >= 0 && spikes[inputs[i][0]])).ToList();
+
+        // 3. Fusion.
+        var position = new int[n];
+        for (int p = 0; p < n; p++) position[order[p]] = p;
+        bool Before(int source, int node) => source == GraphInput || position[source] < position[node];
+        int? OnlyReader(int node) => node != OutputNode && Readers(inputs, node) is [var r] ? r : null;
+        var steps = new List<Step>();
+        var absorbed = new HashSet<int>();
+        foreach (int i in order)
+        {
+            if (absorbed.Contains(i)) continue;
+            var node = graph.Nodes[i];
+            Step? fused = null;
+            bool dense = node.Op == "conv2d" && node.Int("groups", 1) == 1 && node.Int("dilation", 1) == 1;
+            if (dense || node.Op == "batchnorm")
+            {
+                int bn = -2;
+                var next = OnlyReader(i);
+                if (dense && next is { } b && graph.Nodes[b].Op == "batchnorm") { bn = b; next = OnlyReader(b); }
+                if (node.Op == "batchnorm") bn = i;
+                var chain = new List<int> { i };
+                if (bn >= 0 && bn != i) chain.Add(bn);
+                int addend = -2;
+                if (next is { } add && graph.Nodes[add].Op == "add")
+                {
+                    int other = inputs[add][0] == (bn >= 0 ? bn : i) ? inputs[add][1] : inputs[add][0];
+                    if (Before(other, i) && other != (bn >= 0 ? bn : i)) { addend = other; chain.Add(add); next = OnlyReader(add); }
+                    else next = null;
+                }
+                if (next is { } act && IsActivation(act) && (dense || bn >= 0))
+                {
+                    chain.Add(act);
+                    fused = new Step(act, [inputs[i][0]], dense ? FusionKind.ConvolutionInto : FusionKind.NormalizationInto, chain.ToArray(), bn, addend, act);
+                }
+            }
+            if (fused != null)
+            {
+                foreach (int f in fused.Fused) absorbed.Add(f);
+                steps.Add(fused);
+            }
+            else steps.Add(new Step(i, inputs[i].ToArray()));
+        }
+
+        // 4. Liveness.
+        var byNode = steps.ToDictionary(s => s.Node);
+        foreach (var s in steps)
+            foreach (int source in s.Addend >= 0 || s.Addend == GraphInput ? [.. s.Inputs, s.Addend] : s.Inputs)
+            {
+                s.Releases.Add(source);
+                if (source >= 0) byNode[source].Uses++;
+            }
+        byNode[OutputNode].Uses++;
+        Steps = steps;
+    }
+
+    private bool IsActivation(int i) => GraphOps.Get(_graph.Nodes[i]).IsActivation;
+
+    private static List<int> Readers(List<int>[] inputs, int node) =>
+        Enumerable.Range(0, inputs.Length).Where(r => inputs[r].Contains(node)).ToList();
+
+    /// <summary>Whether node <paramref name="child"/>'s output goes only into node child + 1, which reads nothing else
+    /// (what BN folding needs to fold a BN into the layer before it).</summary>
+    public bool FeedsOnlyNext(int child)
+    {
+        if (child + 1 >= _graph.Nodes.Count) return false;
+        var name = _graph.Nodes[child].Name;
+        return _graph.Nodes[child + 1].Inputs is [var only] && only == name && _graph.Consumers(name).Count() == 1 && name != _graph.Output;
+    }
+}

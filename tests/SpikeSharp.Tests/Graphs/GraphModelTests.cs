@@ -1,0 +1,255 @@
+// The graph model: the built-in architectures written as graphs run exactly like the built-in modules (ANN, training,
+// SNN), graphs are checked when built, serialize, carry through checkpoints, and the planner's max-pool rule holds.
+using SpikeSharp.Autograd;
+using SpikeSharp.Autograd.Ops;
+using SpikeSharp.Conversion;
+using SpikeSharp.Graphs;
+using SpikeSharp.Interop;
+using SpikeSharp.Models;
+using SpikeSharp.Nn;
+using SpikeSharp.Snn;
+using SpikeSharp.Tensors;
+using Xunit;
+
+namespace SpikeSharp.Tests.Graphs;
+
+public class GraphModelTests
+{
+    private static void RandomizeBatchNorm(Module net, int seed)
+    {
+        var rng = new Random(seed);
+        foreach (var bn in net.NamedModules().Select(m => m.Value).OfType<BatchNorm>())
+            for (int c = 0; c < bn.Channels; c++)
+            {
+                bn.Weight.Value.Data[c] = 0.5f + rng.NextSingle();
+                bn.Bias.Value.Data[c] = rng.NextSingle() - 0.3f;
+                bn.RunningMean.Data[c] = rng.NextSingle() - 0.5f;
+                bn.RunningVar.Data[c] = 0.5f + rng.NextSingle();
+            }
+    }
+
+    /// <summary>A built-in model and its graph twin holding the same tensors.</summary>
+    private static (Module BuiltIn, GraphModel Graph, Tensor X) Twins(string name, int size, float width)
+    {
+        var spec = new ModelSpec(name, 3, size, size, 10, width, ActivationSpec.Qcfs(4, 1f));
+        var builtIn = ModelFactory.Create(spec, seed: 4);
+        RandomizeBatchNorm(builtIn, 9);
+        var graph = new GraphModel(BuiltinGraphs.Create(spec), spec.Activation);
+        graph.LoadStateDict(builtIn.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value));
+        return (builtIn, graph, new Tensor(TestUtil.Random(2, 4 * 3 * size * size).Data, 4, 3, size, size));
+    }
+
+    [Theory]
+    [InlineData("cnn-small", 16, 0.25f)]
+    [InlineData("resnet20", 16, 0.25f)]
+    [InlineData("vgg16", 32, 0.125f)]
+    public void BuiltInsAsGraphsGiveTheSameLogitsGradientsAndSpikes(string name, int size, float width)
+    {
+        var (builtIn, graph, x) = Twins(name, size, width);
+        Assert.Equal(builtIn.StateDict().Select(kv => kv.Key).Order(), graph.StateDict().Select(kv => kv.Key).Order());
+
+        // ANN inference (fused conv → BN → activation epilogues on both sides), with arena release.
+        builtIn.Eval();
+        graph.Eval();
+        float[] Infer(Module m)
+        {
+            var arena = new TensorArena { ReleaseIntermediates = true };
+            using var scope = arena.Activate();
+            return (float[])m.Forward(new Variable(x)).Value.Data.Clone();
+        }
+        Assert.Equal(Infer(builtIn), Infer(graph));
+
+        // One training step's gradients (BN → [+] → activation fused in training on both sides).
+        builtIn.Train();
+        graph.Train();
+        var labels = new[] { 1, 3, 5, 7 };
+        Dictionary<string, float[]> Grads(Module m)
+        {
+            m.ZeroGrad();
+            using var tape = Tape.Start();
+            tape.Backward(CrossEntropyOp.Forward(m.Forward(new Variable(x)), labels));
+            return m.NamedParameters().ToDictionary(kv => kv.Key, kv => (float[])kv.Value.Grad!.Data.Clone());
+        }
+        var (gb, gg) = (Grads(builtIn), Grads(graph));
+        foreach (var (key, g) in gb) Assert.True(g.SequenceEqual(gg[key]), $"gradient of {key} differs");
+
+        // The layer-major SNN: same neurons in the same order, same spikes and outputs, fused where the built-in fuses.
+        builtIn.Eval();
+        graph.Eval();
+        var (sb, sg) = (Converter.Convert(builtIn), Converter.Convert(graph));
+        Assert.Equal(sb.Neurons.Select(n => n.LayerName), sg.Neurons.Select(n => n.LayerName));
+        (float[] Y, List<long[]> Counts, List<bool> Fused) Simulate(SpikingNetwork snn)
+        {
+            var counts = new List<long[]>();
+            foreach (var n in snn.Neurons) n.Observer = (_, c, _) => counts.Add((long[])c.Clone());
+            var arena = new TensorArena { ReleaseIntermediates = true };
+            using var scope = arena.Activate();
+            snn.Configure(x.Shape[0], 4);
+            var y = (float[])snn.Run(x, 4).Data.Clone();
+            return (y, counts, snn.IfNeurons.Select(n => n.LastCallFused).ToList());
+        }
+        var (rb, rg) = (Simulate(sb), Simulate(sg));
+        Assert.Equal(rb.Y, rg.Y);
+        Assert.Equal(rb.Counts.Count, rg.Counts.Count);
+        for (int i = 0; i < rb.Counts.Count; i++) Assert.Equal(rb.Counts[i], rg.Counts[i]);
+        Assert.Equal(rb.Fused, rg.Fused);
+    }
+
+    [Fact]
+    public void GraphJsonRoundTripsAndCheckpointsCarryTheGraph()
+    {
+        var spec = new ModelSpec("resnet20", 1, 16, 16, 10, 0.25f, ActivationSpec.Qcfs(4, 1f));
+        var graph = BuiltinGraphs.Create(spec);
+        var again = Graph.Parse(graph.ToJson(), "g.json");
+        Assert.Equal(graph.ToJson().ToJsonString(), again.ToJson().ToJsonString());
+
+        using var tmp = new Interop.TempDirectory();
+        var model = new GraphModel(graph);
+        RandomizeBatchNorm(model, 3);
+        new Checkpoint(ModelSpec.For(graph), new DataInfo("mnist", [0.1f], [0.3f]), model).Save(tmp.Combine("ckpt"));
+        var loaded = Checkpoint.Load(tmp.Combine("ckpt"));
+        Assert.Equal(ModelSpec.GraphName, loaded.Spec.Name);
+        Assert.IsType<GraphModel>(loaded.Model);
+        Assert.Null(loaded.Spec.Activation); // the nodes keep their own activations
+        Assert.Equal("qcfs", loaded.Spec.ActivationOrDefault.Kind);
+        var x = new Variable(TestUtil.Random(5, 2, 1, 16, 16));
+        model.Eval();
+        loaded.Model.Eval();
+        Assert.Equal(model.Forward(x).Value.Data, loaded.Model.Forward(x).Value.Data);
+        Assert.Contains("\"graph\"", File.ReadAllText(tmp.Combine("ckpt", "model.json")));
+    }
+
+    [Theory]
+    [InlineData("unknown op", "input", "frobnicate")]
+    [InlineData("input 'nowhere' is not the graph input or an earlier node", "nowhere", "conv2d")]
+    public void BadNodesNameTheNode(string expected, string input, string op)
+    {
+        var nodes = new List<GraphNode>
+        {
+            new GraphNode("c", op, input).With("out_channels", 4).With("kernel", 3),
+            new GraphNode("f", "flatten", "c"),
+            new GraphNode("fc", "linear", "f").With("out_features", 3),
+        };
+        var e = Assert.Throws<SpikeSharpException>(() => Graph.Create([1, 8, 8], nodes));
+        Assert.Contains(expected, e.Message);
+        Assert.Contains("'c'", e.Message);
+    }
+
+    [Fact]
+    public void ShapesAreCheckedWhenTheGraphIsBuilt()
+    {
+        var g = new GraphBuilder(1, 8, 8);
+        var a = g.Conv("a", g.Input, 4, 3, padding: 1);
+        var b = g.Conv("b", g.Input, 4, 3);
+        var e = Assert.Throws<SpikeSharpException>(() => g.Build(g.Linear("fc", g.Flatten("f", g.AddNodes("sum", a, b)), 3)));
+        Assert.Contains("node 'sum' (add)", e.Message);
+        Assert.Contains("[4, 8, 8] and [4, 6, 6]", e.Message);
+
+        var dead = new GraphBuilder(1, 8, 8);
+        dead.Conv("unused", dead.Input, 2, 1);
+        var ex = Assert.Throws<SpikeSharpException>(() => dead.Build(dead.Linear("fc", dead.Flatten("f", dead.Input), 3)));
+        Assert.Contains("'unused' feed nothing", ex.Message);
+
+        var bad = new GraphBuilder(1, 8, 8);
+        Assert.Contains("groups 3 must divide", Assert.Throws<SpikeSharpException>(() =>
+            bad.Build(bad.Linear("fc", bad.Flatten("f", bad.Conv("c", bad.Input, 6, 3, groups: 3)), 3))).Message);
+    }
+
+    /// <summary>conv → BN → QCFS → max pool → … → linear: the planner runs the pool before the activation.</summary>
+    private static GraphModel MaxPoolNet(out Graph graph)
+    {
+        var g = new GraphBuilder(2, 8, 8);
+        var x = g.MaxPool("pool", g.Activation("act", g.BatchNorm("bn", g.Conv("conv", g.Input, 6, 3, padding: 1)), "qcfs", 4, 1f), 2);
+        x = g.Activation("act2", g.Linear("fc1", g.Flatten("flat", x), 12), "qcfs", 4, 1f);
+        graph = g.Build(g.Linear("fc2", x, 3));
+        var model = new GraphModel(graph);
+        RandomizeBatchNorm(model, 2);
+        return model;
+    }
+
+    [Fact]
+    public void MaxPoolRunsBeforeTheActivationItReads_TheAnnIsUnchanged_AndTheSnnPoolsTheCurrent()
+    {
+        var model = MaxPoolNet(out _);
+        model.Eval();
+        var x = new Variable(TestUtil.Random(7, 3, 2, 8, 8));
+        // The graph as written, module by module: pool after the activation.
+        var m = model.NamedModules().ToDictionary(kv => kv.Key, kv => kv.Value);
+        Variable written;
+        using (Fusion.Off())
+        {
+            var h = m["pool"].Forward(m["act"].Forward(m["bn"].Forward(m["conv"].Forward(x))));
+            written = m["fc2"].Forward(m["act2"].Forward(m["fc1"].Forward(m["flat"].Forward(h))));
+        }
+        Assert.Equal(written.Value.Data, model.Forward(x).Value.Data); // max commutes with the monotone QCFS
+        Assert.True(((MaxPool2d)m["pool"]).InputIsCurrent);
+
+        // In the SNN the pool takes, at every step, the max of the neuron layer's input current: the neuron 'act' has
+        // the pooled shape.
+        var snn = Converter.Convert(model);
+        long perImage = 0;
+        snn.Neurons[0].Observer = (_, _, y) => perImage = y.Length / (3 * 4);
+        snn.Configure(3, 4);
+        snn.Run(x.Value, 4);
+        Assert.Equal(6 * 4 * 4, perImage);
+    }
+
+    [Fact]
+    public void AMaxPoolOfSpikesIsRefused()
+    {
+        // The activation feeds the pool and the classifier: the pool cannot move, it would pool spikes.
+        var g = new GraphBuilder(1, 8, 8);
+        var a = g.Activation("act", g.Conv("conv", g.Input, 2, 3, padding: 1), "qcfs", 4, 1f);
+        var pooled = g.Flatten("f1", g.MaxPool("pool", a, 2));
+        var direct = g.Flatten("f2", g.AvgPool("avg", a, 2));
+        var model = new GraphModel(g.Build(g.Linear("fc", g.Concat("cat", pooled, direct), 3)));
+        var e = Assert.Throws<SpikeSharpException>(() => Converter.Convert(model));
+        Assert.Contains("layer 'pool' is a max pool of spikes", e.Message);
+    }
+
+    [Fact]
+    public void BatchNormFoldsOnlyIntoTheLayerThatFeedsIt()
+    {
+        // Two branches interleaved: node order conv a, conv b, BN of b, BN of a. Folding must follow the data.
+        var g = new GraphBuilder(1, 6, 6);
+        var ca = g.Conv("a", g.Input, 2, 3, padding: 1);
+        var cb = g.Conv("b", g.Input, 2, 3, padding: 1);
+        var bb = g.BatchNorm("bnb", cb);
+        var ba = g.BatchNorm("bna", ca);
+        var x = g.Concat("cat", g.Activation("acta", ba, "qcfs", 4, 1f), g.Activation("actb", bb, "qcfs", 4, 1f));
+        var model = new GraphModel(g.Build(g.Linear("fc", g.Flatten("f", x), 3)));
+        RandomizeBatchNorm(model, 5);
+        model.Eval();
+        var input = new Variable(TestUtil.Random(3, 2, 1, 6, 6));
+        var before = (float[])model.Forward(input).Value.Data.Clone();
+        var swaps = BatchNormFolding.Fold(model);
+        Assert.Equal(2, swaps.Count); // b and its BN (adjacent and exclusive); 'a' is two nodes away from its BN
+        TestUtil.AssertClose(before, model.Forward(input).Value.Data, atol: 1e-5, what: "folded");
+        foreach (var s in Enumerable.Reverse(swaps)) s.Undo();
+    }
+
+    [Fact]
+    public void GroupedConvAndConcatGraphTrainsAndConverts()
+    {
+        var g = new GraphBuilder(3, 8, 8);
+        var stem = g.Activation("stem.act", g.BatchNorm("stem.bn", g.Conv("stem", g.Input, 8, 3, padding: 1, bias: false)), "qcfs", 4, 1f);
+        var dw = g.Activation("dw.act", g.BatchNorm("dw.bn", g.Conv("dw", stem, 8, 3, padding: 1, bias: false, groups: 8)), "qcfs", 4, 1f);
+        var pw = g.Activation("pw.act", g.BatchNorm("pw.bn", g.Conv("pw", dw, 8, 1, bias: false)), "qcfs", 4, 1f);
+        var dil = g.Activation("dil.act", g.Conv("dil", stem, 4, 3, padding: 2, dilation: 2), "qcfs", 4, 1f);
+        var pool = g.AvgPool("branch.pool", stem, 3, 1);
+        var cat = g.Concat("cat", g.AvgPool("p1", pw, 2), g.AvgPool("p2", dil, 2), g.MaxPool("p3", g.Conv("pool.proj", pool, 4, 1, padding: 1), 2));
+        var graph = g.Build(g.Linear("fc", g.GlobalAvgPool("gap", cat), 5));
+        var model = new GraphModel(graph);
+        Assert.Equal([16, 4, 4], graph.Shapes["cat"]);
+        var x = new Variable(TestUtil.Random(1, 2, 3, 8, 8));
+        var labels = new[] { 0, 4 };
+        using (var tape = Tape.Start())
+            tape.Backward(CrossEntropyOp.Forward(model.Forward(x), labels));
+        Assert.All(model.NamedParameters(), p => Assert.True(p.Value.Grad != null && p.Value.Grad.Data.Any(v => v != 0), $"{p.Key} got no gradient"));
+        model.Eval();
+        var snn = Converter.Convert(model);
+        Assert.Equal(["stem.act", "dw.act", "pw.act", "dil.act"], snn.Neurons.Select(n => n.LayerName));
+        snn.Configure(2, 3);
+        Assert.Equal([6, 5], snn.Run(x.Value, 3).Shape);
+    }
+}
