@@ -13,7 +13,8 @@ internal static class ImportCommand
     public static Command Create()
     {
         var from = CliOptions.Make<string>("--from", "model file: .onnx, .pth/.pt (torch.save(model.state_dict())) or .safetensors", required: true);
-        var arch = CliOptions.Make<string>("--arch", $"built-in architecture the weights belong to: {string.Join(", ", ModelSpec.Names)}", required: true);
+        var arch = CliOptions.Make<string?>("--arch", $"built-in architecture the weights belong to: {string.Join(", ", ModelSpec.Names)} (an ONNX file needs none: its graph is imported)");
+        var graphFile = CliOptions.Make<string?>("--graph", "graph JSON of the network a .pth/.safetensors state dict belongs to (keys = node names + .weight, …)");
         var inputShape = CliOptions.Make<string>("--input-shape", "model input CxHxW", "3x32x32");
         var classes = CliOptions.Make<int?>("--classes", "output classes (default: the size of the last layer in the file)");
         var width = CliOptions.Make<float>("--width", "channel width multiplier of the architecture", 1f);
@@ -23,18 +24,33 @@ internal static class ImportCommand
         var levels = CliOptions.Make<int?>("--levels", "QCFS levels L (required for .pth/.safetensors models with thresholds; ONNX records it)");
         var outDir = CliOptions.Make<string>("--out", "checkpoint directory to write (model.safetensors + model.json)", required: true);
         var cmd = new Command("import", "Import a trained model into a checkpoint directory.\n\nExample:\n  " +
-            "spikesharp import --from resnet20_qcfs.pth --arch resnet20 --levels 4 --out runs/imported")
-        { from, arch, inputShape, classes, width, dataset, mean, std, levels, outDir };
+            "spikesharp import --from resnet20_qcfs.pth --arch resnet20 --levels 4 --out runs/imported\n  " +
+            "spikesharp import --from my_net.onnx --input-shape 1x28x28 --dataset fashion-mnist --out runs/my-net")
+        { from, arch, graphFile, inputShape, classes, width, dataset, mean, std, levels, outDir };
         cmd.SetAction(r => Program.Guard(() =>
         {
             var (c, h, w) = CliOptions.ParseShape(r.GetValue(inputShape)!, "--input-shape");
             string path = r.GetValue(from)!;
-            var spec = new ModelSpec(r.GetValue(arch)!, c, h, w, 10, r.GetValue(width));
-            spec.Validate();
-            var source = ModelImport.Read(path, spec);
+            if (r.GetValue(arch) != null && r.GetValue(graphFile) != null) throw new SpikeSharpException("give --arch or --graph, not both");
+            ModelSpec spec;
+            ImportedTensors source;
+            if (r.GetValue(graphFile) is { } gf)
+            {
+                var graph = Graphs.Graph.Load(gf);
+                (c, h, w) = (graph.InputShape[0], graph.InputShape[1], graph.InputShape[2]); // the graph says its input
+                spec = ModelSpec.For(graph);
+                source = ModelImport.Read(path, spec);
+            }
+            else if (r.GetValue(arch) is { } name)
+            {
+                spec = new ModelSpec(name, c, h, w, 10, r.GetValue(width));
+                spec.Validate();
+                source = ModelImport.Read(path, spec);
+            }
+            else (spec, source) = ModelImport.ReadGraph(path, c, h, w);
             // Before the strict load, so a failing import still says what the reader assumed (e.g. which wrapped key it used).
             foreach (var note in source.Notes ?? []) Console.WriteLine($"note: {note}");
-            spec = spec with { Classes = r.GetValue(classes) ?? ClassesOf(source, path) };
+            if (spec.Graph == null) spec = spec with { Classes = r.GetValue(classes) ?? ClassesOf(source, path) };
             var (model, fullSpec) = ModelImport.Build(spec, source, r.GetValue(levels));
             string ds = Datasets.Canonical(r.GetValue(dataset)!);
             var norm = Datasets.DefaultNormalization(ds);

@@ -25,17 +25,29 @@ public static class ModelImport
     /// <summary>Names the QCFS/SRP/COS reference codes give the activation threshold λ.</summary>
     public static readonly string[] LambdaAliases = ["up", "thresh"];
 
-    /// <summary>Reads a model file; the format comes from the extension (.onnx, .pth/.pt, .safetensors).</summary>
+    /// <summary>Reads a model file; the format comes from the extension (.onnx, .pth/.pt, .safetensors). For a graph
+    /// spec the tensors are keyed like the graph's nodes; an ONNX file is then read with <see cref="ReadGraph"/>.</summary>
     public static ImportedTensors Read(string path, ModelSpec spec)
     {
         if (!File.Exists(path)) throw new InvalidFileException(path, "file not found");
         return Path.GetExtension(path).ToLowerInvariant() switch
         {
+            ".onnx" when spec.Graph != null => throw new SpikeSharpException($"{path}: an ONNX file carries its own graph; import it without --graph and --arch"),
             ".onnx" => OnnxImporter.Read(path, spec),
             ".pth" or ".pt" => FromPth(PthReader.Read(path)),
             ".safetensors" => new ImportedTensors(path, "safetensors", Safetensors.Read(path).Tensors),
             var ext => throw new InvalidFileException(path, $"unknown model format '{ext}'; expected .onnx, .pth, .pt or .safetensors"),
         };
+    }
+
+    /// <summary>An ONNX file as a graph of its own (no architecture given), and the spec that builds it.</summary>
+    public static (ModelSpec Spec, ImportedTensors Source) ReadGraph(string path, int channels, int height, int width)
+    {
+        if (!File.Exists(path)) throw new InvalidFileException(path, "file not found");
+        if (!Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
+            throw new SpikeSharpException($"{path}: a {Path.GetExtension(path)} state dict has no topology; give --arch NAME (a built-in) or --graph FILE (the network as graph JSON)");
+        var (graph, source) = OnnxGraphImport.Read(path, channels, height, width);
+        return (ModelSpec.For(graph), source);
     }
 
     private static ImportedTensors FromPth(PthFile pth) => new(pth.Path, "pth", pth.Tensors, Notes: pth.Notes);

@@ -276,6 +276,13 @@ internal static class OnnxGraphReader
 
         private (int Stride, int Padding) Window(NodeProto n, int kernel)
         {
+            var (stride, padding, dilation) = DilatedWindow(n, kernel);
+            if (dilation != 1) throw Error(n, $"dilations [{dilation},{dilation}] are not supported here; expected 1");
+            return (stride, padding);
+        }
+
+        private (int Stride, int Padding, int Dilation) DilatedWindow(NodeProto n, int kernel)
+        {
             var strides = AttrInts(n, "strides") ?? [1, 1];
             var pads = AttrInts(n, "pads") ?? [0, 0, 0, 0];
             var dilations = AttrInts(n, "dilations") ?? [1, 1];
@@ -283,16 +290,18 @@ internal static class OnnxGraphReader
             if (autoPad is not ("NOTSET" or "VALID" or "")) throw Error(n, $"auto_pad {autoPad} is not supported; export with explicit pads");
             if (strides.Length != 2 || strides[0] != strides[1] || strides[0] < 1 || strides[0] > 1024)
                 throw Error(n, $"strides [{string.Join(",", strides)}] are not supported; expected two equal strides ≥ 1");
-            if (pads.Length != 4 || pads.Any(p => p != pads[0]) || pads[0] < 0 || pads[0] > kernel)
+            if (dilations.Length != 2 || dilations[0] != dilations[1] || dilations[0] < 1 || dilations[0] > 1024)
+                throw Error(n, $"dilations [{string.Join(",", dilations)}] are not supported; expected two equal dilations ≥ 1");
+            if (pads.Length != 4 || pads.Any(p => p != pads[0]) || pads[0] < 0 || pads[0] > dilations[0] * (kernel - 1) + 1)
                 throw Error(n, $"pads [{string.Join(",", pads)}] are not supported; expected the same padding on every side");
-            if (dilations.Any(d => d != 1)) throw Error(n, $"dilations [{string.Join(",", dilations)}] are not supported; expected 1");
-            return ((int)strides[0], (int)pads[0]);
+            return ((int)strides[0], (int)pads[0], (int)dilations[0]);
         }
 
-        private int[] Spatial(NodeProto n, Dyn x, int kernel, int stride, int padding, int channels)
+        private int[] Spatial(NodeProto n, Dyn x, int kernel, int stride, int padding, int channels, int dilation = 1)
         {
-            int h = (x.Shape[1] + 2 * padding - kernel) / stride + 1, w = (x.Shape[2] + 2 * padding - kernel) / stride + 1;
-            if (x.Shape[1] + 2 * padding < kernel || x.Shape[2] + 2 * padding < kernel)
+            int span = dilation * (kernel - 1) + 1;
+            int h = (x.Shape[1] + 2 * padding - span) / stride + 1, w = (x.Shape[2] + 2 * padding - span) / stride + 1;
+            if (x.Shape[1] + 2 * padding < span || x.Shape[2] + 2 * padding < span)
                 throw Error(n, $"a {kernel}x{kernel} window does not fit the {x.Shape[1]}x{x.Shape[2]} feature map");
             return [channels, h, w];
         }
@@ -305,17 +314,19 @@ internal static class OnnxGraphReader
             if (x.Shape.Length != 3) throw Error(n, $"expects a [C,H,W] feature map, got {x.ShapeString}");
             if (w.Dims.Length != 4 || w.Dims[2] != w.Dims[3] || w.Dims[2] < 1 || w.Dims[2] > 1024 || w.Dims[0] < 1)
                 throw Error(n, $"weight {w.ShapeString} is not supported; expected [out, in, k, k]");
-            if (AttrInt(n, "group", 1) != 1) throw Error(n, $"grouped convolution (group {AttrInt(n, "group", 1)}) is not supported");
+            long group = AttrInt(n, "group", 1);
+            if (group < 1 || x.Shape[0] % group != 0 || w.Dims[0] % group != 0)
+                throw Error(n, $"group {group} does not divide the {x.Shape[0]} input and {w.Dims[0]} output channels");
             int k = (int)w.Dims[2];
             if (AttrInts(n, "kernel_shape") is { } ks && !(ks.Length == 2 && ks[0] == k && ks[1] == k))
                 throw Error(n, $"kernel_shape [{string.Join(",", ks)}] does not match the weight {w.ShapeString}");
-            if (w.Dims[1] != x.Shape[0])
-                throw Error(n, $"weight {w.ShapeString} expects {w.Dims[1]} input channels; the feature map {x.ShapeString} has {x.Shape[0]}");
+            if (w.Dims[1] * group != x.Shape[0])
+                throw Error(n, $"weight {w.ShapeString} (group {group}) expects {w.Dims[1] * group} input channels; the feature map {x.ShapeString} has {x.Shape[0]}");
             if (b is not null && !(b.Dims.Length == 1 && b.Dims[0] == w.Dims[0]))
                 throw Error(n, $"bias {b.ShapeString} does not match the weight {w.ShapeString}");
-            var (stride, padding) = Window(n, k);
-            var layer = Layer(new OnnxConvLayer(Name(n), w, b, stride, padding), x);
-            Set(n, new Dyn(layer, Spatial(n, x, k, stride, padding, (int)w.Dims[0])));
+            var (stride, padding, dilation) = DilatedWindow(n, k);
+            var layer = Layer(new OnnxConvLayer(Name(n), w, b, stride, padding) { Dilation = dilation, Groups = (int)group }, x);
+            Set(n, new Dyn(layer, Spatial(n, x, k, stride, padding, (int)w.Dims[0], dilation)));
         }
 
         private void BatchNorm(NodeProto n)
@@ -561,6 +572,18 @@ internal static class OnnxGraphReader
 
         private void Concat(NodeProto n)
         {
+            if (Enumerable.Range(0, n.Input.Count).Any(i => In(n, i) is Dyn))
+            {
+                // Feature maps joined along channels (the branches of an Inception-style block).
+                var parts = Enumerable.Range(0, n.Input.Count).Select(i => DynIn(n, i)).ToArray();
+                if (AttrInt(n, "axis", 0) != 1) throw Error(n, $"concatenates feature maps along axis {AttrInt(n, "axis", 0)}; only axis 1 (channels) is supported");
+                if (parts.Any(p => p.Shape.Length != parts[0].Shape.Length || !p.Shape.Skip(1).SequenceEqual(parts[0].Shape.Skip(1))))
+                    throw Error(n, $"concatenates {string.Join(", ", parts.Select(p => p.ShapeString))}; all but the channel count must agree");
+                var shape = (int[])parts[0].Shape.Clone();
+                shape[0] = parts.Sum(p => p.Shape[0]);
+                Set(n, new Dyn(Layer(new OnnxConcatLayer(Name(n)), parts), shape));
+                return;
+            }
             if (AttrInt(n, "axis", 0) != 0) throw Error(n, "expects axis 0");
             var items = new List<long?>();
             for (int i = 0; i < n.Input.Count; i++)

@@ -125,8 +125,8 @@ public static class OnnxImporter
             var want = conv.Weight.Value.Shape;
             if (!c.Weight.IntDims.AsSpan().SequenceEqual(want) || c.Weight.Dims.Length != 4)
                 throw Mismatch(c, name, $"weight {c.Weight.ShapeString}, expected {Tensor.FormatShape(want)}");
-            if (c.Stride != conv.Stride || c.Padding != conv.Padding)
-                throw Mismatch(c, name, $"stride {c.Stride}, padding {c.Padding}; expected stride {conv.Stride}, padding {conv.Padding}");
+            if (c.Stride != conv.Stride || c.Padding != conv.Padding || c.Dilation != conv.Dilation || c.Groups != conv.Groups)
+                throw Mismatch(c, name, $"stride {c.Stride}, padding {c.Padding}, dilation {c.Dilation}, group {c.Groups}; expected stride {conv.Stride}, padding {conv.Padding}, dilation {conv.Dilation}, group {conv.Groups}");
             Assigned[name + ".weight"] = T(c.Weight.Floats, want);
             if (conv.Bias is not null)
                 Assigned[name + ".bias"] = T(c.Bias?.Floats ?? new float[conv.OutChannels], conv.OutChannels);

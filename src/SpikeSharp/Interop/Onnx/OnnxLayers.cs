@@ -16,7 +16,11 @@ internal abstract record OnnxLayer(string Node, string OpType)
 
 internal sealed record OnnxInputLayer(string Node) : OnnxLayer(Node, "graph input");
 
-internal sealed record OnnxConvLayer(string Node, OnnxConstant Weight, OnnxConstant? Bias, int Stride, int Padding) : OnnxLayer(Node, "Conv");
+internal sealed record OnnxConvLayer(string Node, OnnxConstant Weight, OnnxConstant? Bias, int Stride, int Padding) : OnnxLayer(Node, "Conv")
+{
+    public int Dilation { get; init; } = 1;
+    public int Groups { get; init; } = 1;
+}
 
 internal sealed record OnnxBatchNormLayer(string Node, OnnxConstant Scale, OnnxConstant Bias, OnnxConstant Mean, OnnxConstant Var, float Eps)
     : OnnxLayer(Node, "BatchNormalization");
@@ -33,6 +37,9 @@ internal sealed record OnnxActivationLayer(string Node, string Op, string Kind, 
 internal sealed record OnnxPoolLayer(string Node, string Op, string Kind, int Kernel, int Stride, bool CoversInput) : OnnxLayer(Node, Op);
 
 internal sealed record OnnxAddLayer(string Node) : OnnxLayer(Node, "Add");
+
+/// <summary>Feature maps joined along channels, inputs in order.</summary>
+internal sealed record OnnxConcatLayer(string Node) : OnnxLayer(Node, "Concat");
 
 /// <summary>The layers of a graph in execution order, with what the reader noticed.</summary>
 internal sealed record OnnxLayers(IReadOnlyList<OnnxLayer> Layers, long Opset, IReadOnlyList<string> Notes);
