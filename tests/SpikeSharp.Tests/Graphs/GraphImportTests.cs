@@ -1,0 +1,112 @@
+// Networks that are not built-ins (tools/make_graph_fixtures.py: VGG-style with max pools and a dropout classifier,
+// ResNet-32, an Inception-style net with a Concat of four branches including a pooling one, a depthwise-separable net)
+// imported from ONNX with no architecture: the ANN gives PyTorch's logits and the SNN at T = 4, layer-major, PyTorch's
+// spike count for every neuron (weights are dyadic, so every current is exact and no spike is left to rounding).
+using SpikeSharp.Autograd;
+using SpikeSharp.Conversion;
+using SpikeSharp.Graphs;
+using SpikeSharp.Interop;
+using SpikeSharp.Interop.Onnx;
+using SpikeSharp.Models;
+using SpikeSharp.Tensors;
+using Xunit;
+
+namespace SpikeSharp.Tests.Graphs;
+
+public class GraphImportTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "torch", "graphs", name);
+
+    private static readonly SafetensorsFile Expected = Safetensors.Read(Fixture("graphs.safetensors"));
+
+    private static (GraphModel Model, ModelSpec Spec, ImportedTensors Source) Import(string name, int c, int h, int w)
+    {
+        var (spec, source) = ModelImport.ReadGraph(Fixture(name + ".onnx"), c, h, w);
+        var (model, full) = ModelImport.Build(spec, source, null);
+        return ((GraphModel)model, full, source);
+    }
+
+    [Theory]
+    [InlineData("vgg_maxpool", 1, 28, 28, "maxpool2d", 2)]
+    [InlineData("resnet32", 3, 32, 32, "add", 15)]
+    [InlineData("inception", 3, 32, 32, "concat", 2)]
+    [InlineData("dwsep", 1, 28, 28, "conv2d", 9)]
+    public void ImportsWithoutArch_GivesPyTorchsLogitsAndSpikeCounts(string name, int c, int h, int w, string op, int count)
+    {
+        var (model, spec, source) = Import(name, c, h, w);
+        Assert.Equal(count, model.Graph.Nodes.Count(n => n.Op == op));
+        Assert.Equal("qcfs", spec.ActivationOrDefault.Kind);
+        Assert.Equal(4, source.Levels);
+        if (name == "dwsep") Assert.Contains(model.Graph.Nodes, n => n.Op == "conv2d" && n.Int("groups", 1) == 16);
+        var x = Expected.Get($"x_{name}");
+        model.Eval();
+        var logits = model.Forward(new Variable(x)).Value;
+        TestUtil.AssertClose(Expected.Get($"logits_{name}").Data, logits.Data, atol: 1e-4, what: $"{name} ANN logits");
+
+        var snn = Converter.Convert(model);
+        var paths = Expected.Metadata[name].Split(',');
+        Assert.Equal(paths.Order(), snn.Neurons.Select(n => n.LayerName).Order()); // node names are PyTorch's module paths
+        var outputs = new Dictionary<string, Tensor>();
+        foreach (var n in snn.Neurons) n.Observer = (neuron, _, y) => outputs[neuron.LayerName] = y.Clone();
+        int batch = x.Shape[0], steps = 4;
+        snn.Configure(batch, steps);
+        var y = snn.Run(x.Clone(), steps);
+        for (int k = 0; k < paths.Length; k++)
+        {
+            var expected = Expected.Get($"counts_{name}_{k}");
+            var output = outputs[paths[k]];
+            float theta = snn.Neurons.First(n => n.LayerName == paths[k]).Threshold;
+            int per = expected.Length, mismatches = 0;
+            Assert.Equal((long)per * steps, output.Length);
+            for (int i = 0; i < per; i++)
+            {
+                float spikes = 0;
+                for (int t = 0; t < steps; t++) spikes += MathF.Round(output.Data[t * per + i] / theta);
+                if (spikes != expected.Data[i]) mismatches++;
+            }
+            Assert.True(mismatches == 0, $"{name}: neuron layer '{paths[k]}': {mismatches} of {per} spike counts differ from PyTorch");
+        }
+        var mean = new float[batch * 10];
+        for (int t = 0; t < steps; t++) TensorPrimitives.Add(mean, y.Data.AsSpan(t * batch * 10, batch * 10), mean);
+        TensorPrimitives.Multiply(mean, 1f / steps, mean);
+        TestUtil.AssertClose(Expected.Get($"snn_logits_{name}").Data, mean, atol: 1e-4, what: $"{name} SNN logits");
+    }
+
+    [Fact]
+    public void ImportedGraphSavesAndLoadsAsACheckpoint_AndExportsBackToOnnx()
+    {
+        var (model, spec, _) = Import("inception", 3, 32, 32);
+        using var tmp = new Interop.TempDirectory();
+        new Checkpoint(spec, new DataInfo("cifar10", [0.5f], [0.25f]), model).Save(tmp.Combine("ckpt"));
+        var loaded = Checkpoint.Load(tmp.Combine("ckpt"));
+        var x = new Variable(Expected.Get("x_inception"));
+        model.Eval();
+        loaded.Model.Eval();
+        Assert.Equal(model.Forward(x).Value.Data, loaded.Model.Forward(x).Value.Data);
+    }
+
+    [Fact]
+    public void AStateDictWithoutTopologyNeedsArchOrGraph()
+    {
+        using var tmp = new Interop.TempDirectory();
+        var pth = tmp.Combine("m.pth");
+        File.WriteAllBytes(pth, [0x80, 0x02]);
+        var e = Assert.Throws<SpikeSharpException>(() => ModelImport.ReadGraph(pth, 1, 28, 28));
+        Assert.Contains("--arch NAME", e.Message);
+        Assert.Contains("--graph FILE", e.Message);
+    }
+
+    [Fact]
+    public void UnsupportedOpsAreListedTogether()
+    {
+        // Rename two nodes' ops in a valid file: one error names both.
+        var bytes = File.ReadAllBytes(Fixture("dwsep.onnx"));
+        var proto = SpikeSharp.Interop.Onnx.Proto.ModelProto.Parser.ParseFrom(bytes);
+        proto.Graph.Node.First(n => n.OpType == "GlobalAveragePool").OpType = "LpPool";
+        proto.Graph.Node.First(n => n.OpType == "Gemm").OpType = "Einsum";
+        var e = Assert.Throws<InvalidFileException>(() => OnnxGraphImport.Read(Google.Protobuf.MessageExtensions.ToByteArray(proto), "x.onnx", 1, 28, 28));
+        Assert.Contains("LpPool", e.Message);
+        Assert.Contains("Einsum", e.Message);
+        Assert.Contains("2 node(s)", e.Message);
+    }
+}
