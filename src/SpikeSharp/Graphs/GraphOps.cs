@@ -43,7 +43,8 @@ public static class GraphOps
         new("concat", 2, 16, [], ConcatShape, _ => new ConcatModule()),
         new("avgpool2d", 1, 1, ["kernel", "stride"], PoolShape, c => new AvgPool2d(c.Node.RequiredInt("kernel"), c.Node.Int("stride", c.Node.RequiredInt("kernel")))),
         new("maxpool2d", 1, 1, ["kernel", "stride"], PoolShape, c => new MaxPool2d(c.Node.RequiredInt("kernel"), c.Node.Int("stride", c.Node.RequiredInt("kernel")))),
-        new("globalavgpool", 1, 1, [], (n, s) => Image(n, s[0]) is var i ? [i[0], 1, 1] : null!, _ => new GlobalAvgPool2d()),
+        // [C], as the module returns it (ONNX's [C, 1, 1] then Flatten come in as this alone).
+        new("globalavgpool", 1, 1, [], (n, s) => [Image(n, s[0])[0]], _ => new GlobalAvgPool2d()),
         new("flatten", 1, 1, [], (n, s) => [s[0].Aggregate(1, (a, b) => a * b)], _ => new Flatten()),
         new("dropout", 1, 1, ["p"], (n, s) => n.Float("p", 0.5f) is >= 0 and < 1 ? s[0] : throw new SpikeSharpException($"{n}: p must be in [0, 1)"),
             c => new Dropout(c.Node.Float("p", 0.5f))),

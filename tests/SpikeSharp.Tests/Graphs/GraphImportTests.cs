@@ -85,6 +85,38 @@ public class GraphImportTests
         Assert.Equal(model.Forward(x).Value.Data, loaded.Model.Forward(x).Value.Data);
     }
 
+    [Theory]
+    [InlineData("inception", 3, 32, 32)]
+    [InlineData("resnet32", 3, 32, 32)]
+    public void ExportedToOnnxAndImportedAgainGivesTheSameLogits(string name, int c, int h, int w)
+    {
+        var (model, spec, _) = Import(name, c, h, w);
+        using var tmp = new Interop.TempDirectory();
+        OnnxExporter.Export(model, spec, tmp.Combine("again.onnx"));
+        var (again, _) = ModelImport.ReadGraph(tmp.Combine("again.onnx"), c, h, w) is var (s2, src2) ? (ModelImport.Build(s2, src2, null).Model, s2) : default;
+        var x = new Variable(Expected.Get($"x_{name}"));
+        model.Eval();
+        again.Eval();
+        TestUtil.AssertClose(model.Forward(x).Value.Data, again.Forward(x).Value.Data, atol: 1e-5, what: $"{name} after export and import");
+    }
+
+    [Fact]
+    public void NirExportsAGraphOrNamesTheNodeNirCannotExpress()
+    {
+        var (dwsep, dwSpec, _) = Import("dwsep", 1, 28, 28);
+        var data = new DataInfo("mnist", [0.5f], [0.25f]);
+        var (nir, _) = SpikeSharp.Interop.Nir.NirExporter.Build(Converter.Convert(dwsep, new ConversionOptions(FoldBatchNorm: true)), dwSpec, data,
+            new SpikeSharp.Conversion.Methods.QcfsConversion(), 4);
+        Assert.Equal(9, nir.Nodes.Count(n => n.Type == "IF"));
+        Assert.Contains(nir.Nodes, n => n.Type == "Conv2d");
+
+        var (inception, inSpec, _) = Import("inception", 3, 32, 32);
+        var e = Assert.Throws<SpikeSharpException>(() => SpikeSharp.Interop.Nir.NirExporter.Build(Converter.Convert(inception, new ConversionOptions(FoldBatchNorm: true)),
+            inSpec, data, new SpikeSharp.Conversion.Methods.QcfsConversion(), 4));
+        Assert.Contains("(concat) has no NIR equivalent", e.Message);
+        Assert.Contains("graph node 'block1.cat'", e.Message);
+    }
+
     [Fact]
     public void AStateDictWithoutTopologyNeedsArchOrGraph()
     {

@@ -184,6 +184,26 @@ public static class NirExporter
         {
             switch (m)
             {
+                case Graphs.GraphModel graph:
+                {
+                    // Each node reads the NIR nodes whose sum is its input; an add is the union of its inputs' lists.
+                    var values = new Dictionary<string, (List<string> Nodes, int[] Shape)> { [graph.Graph.InputName] = (inputs, Shape) };
+                    foreach (var (node, i) in graph.Graph.Nodes.Select((n, i) => (n, i)))
+                    {
+                        if (node.Op is "concat" or "maxpool2d")
+                            throw new SpikeSharpException($"graph node '{node.Name}' ({node.Op}) has no NIR equivalent (NIR 1.0 has no concatenation or max pooling); evaluate this network in SpikeSharp or export it as ONNX");
+                        if (node.Op == "add")
+                        {
+                            var (a, b) = (values[node.Inputs[0]], values[node.Inputs[1]]);
+                            values[node.Name] = ([.. a.Nodes, .. b.Nodes], a.Shape);
+                            continue;
+                        }
+                        (var current, Shape) = values[node.Inputs[0]];
+                        values[node.Name] = (Visit(graph.Children[i].Value, node.Name, current), Shape);
+                    }
+                    (var output, Shape) = values[graph.Graph.Output];
+                    return output;
+                }
                 case BasicBlock block:
                 {
                     var shapeIn = Shape;

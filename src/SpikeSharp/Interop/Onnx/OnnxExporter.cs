@@ -68,6 +68,7 @@ public static class OnnxExporter
             string name = prefix.TrimEnd('.');
             switch (m)
             {
+                case Graphs.GraphModel graph: return WalkGraph(graph, x);
                 case BasicBlock block:
                     string r = Walk(prefix + "residual_function.", block.Residual, x);
                     string s = Walk(prefix + "shortcut.", block.Shortcut, x);
@@ -88,6 +89,23 @@ public static class OnnxExporter
                 throw new SpikeSharpException($"ONNX export: layer '{name}' ({m.GetType().Name}) has no ONNX equivalent here");
             foreach (var (child, module) in m.Children) x = Walk(prefix + child + ".", module, x);
             return x;
+        }
+
+        /// <summary>A graph's nodes in order, each reading the tensors its inputs produced.</summary>
+        private string WalkGraph(Graphs.GraphModel graph, string x)
+        {
+            var values = new Dictionary<string, string> { [graph.Graph.InputName] = x };
+            foreach (var (node, i) in graph.Graph.Nodes.Select((n, i) => (n, i)))
+            {
+                var inputs = node.Inputs.Select(n => values[n]).ToArray();
+                values[node.Name] = graph.Children[i].Value switch
+                {
+                    Graphs.AddModule => Node("Add", node.Name, inputs),
+                    Graphs.ConcatModule => Node("Concat", node.Name, inputs, Int("axis", 1)),
+                    var module => Walk(node.Name + ".", module, inputs[0]),
+                };
+            }
+            return values[graph.Graph.Output];
         }
 
         private string Conv(string name, Conv2d conv, string x)
