@@ -14,7 +14,8 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var model = CliOptions.Make<string>("--model", $"architecture: {string.Join(", ", ModelSpec.Names)}", required: true);
+        var model = CliOptions.Make<string?>("--model", $"architecture: {string.Join(", ", ModelSpec.Names)} (or --graph)");
+        var graphFile = CliOptions.Make<string?>("--graph", "train the network described by this graph JSON instead of a built-in (its activation nodes take --preset/--activation when given)");
         var dataset = CliOptions.Make<string>("--dataset", $"dataset: {string.Join(", ", Datasets.Names)}", required: true);
         var data = CliOptions.Make<string>("--data", "directory with the dataset files", required: true);
         var outDir = CliOptions.Make<string>("--out", "output directory (last/, best/, train_log.jsonl)", required: true);
@@ -44,13 +45,18 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train an ANN (ReLU, clip or QCFS activations) and save checkpoints.\n\nExample:\n  " +
             "spikesharp train --model resnet20 --dataset fashion-mnist --data ../shared/datasets/fashion-mnist --out runs/r20 --preset qcfs --epochs 20")
         {
-            model, dataset, data, outDir, activation, levels, epochs, batch, lr, wd, seed, width, preset, resume, inputShape, limit,
+            model, graphFile, dataset, data, outDir, activation, levels, epochs, batch, lr, wd, seed, width, preset, resume, inputShape, limit,
             optimizer, augment, lambdaInit, spikeBeta, initFrom, schedule, labelSmoothing, wdExempt, quiet, json,
         };
         var folder = new CliOptions.ImageFolderFlags();
         folder.AddTo(cmd);
         cmd.SetAction(r => Program.Guard(() =>
         {
+            if ((r.GetValue(model) == null) == (r.GetValue(graphFile) == null))
+                throw new SpikeSharpException("give --model NAME (a built-in) or --graph FILE (your own network), one of them");
+            var graph = r.GetValue(graphFile) is { } gf ? Graphs.Graph.Load(gf) : null;
+            // A graph keeps its own activation nodes unless the recipe names one.
+            bool recipeActivation = r.GetValue(preset) != null || r.GetValue(activation) != null || r.GetValue(levels) != null || r.GetValue(lambdaInit) != null;
             var p = r.GetValue(preset) is { } pn ? TrainPresets.Get(pn) : null;
             var act = p?.Activation ?? ActivationSpec.Relu;
             if (r.GetValue(activation) is { } a) act = act with { Kind = a };
@@ -99,8 +105,20 @@ internal static class TrainCommand
                 if (n <= 0) throw new SpikeSharpException($"--limit must be > 0, got {n}");
                 train = train.Take(Math.Min(n, train.Count));
             }
-            var (c, h, w) = shape ?? DefaultInputShape(r.GetValue(model)!, train);
-            var spec = new ModelSpec(r.GetValue(model)!, c, h, w, train.Classes, r.GetValue(width), act);
+            ModelSpec spec;
+            if (graph != null)
+            {
+                if (shape != null) throw new SpikeSharpException("--input-shape does not apply to --graph: the graph's input shape is the model's");
+                if (graph.Classes != train.Classes) throw new SpikeSharpException($"the graph outputs {graph.Classes} classes but {dsName} has {train.Classes}");
+                spec = ModelSpec.For(graph, recipeActivation ? act : null);
+                act = spec.ActivationOrDefault;
+            }
+            else
+            {
+                var (mc, mh, mw) = shape ?? DefaultInputShape(r.GetValue(model)!, train);
+                spec = new ModelSpec(r.GetValue(model)!, mc, mh, mw, train.Classes, r.GetValue(width), act);
+            }
+            var (c, h, w) = (spec.InChannels, spec.Height, spec.Width);
             var norm = Datasets.DefaultNormalization(dsName);
             var trainer = new Trainer(spec, opts, new DataInfo(Datasets.Canonical(dsName), norm.Mean, norm.Std));
             if (r.GetValue(initFrom) is { } init)

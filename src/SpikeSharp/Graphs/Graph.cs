@@ -191,6 +191,15 @@ public sealed class Graph
         }
     }
 
+    private string? _text;
+
+    /// <summary>The graph JSON as text: two graphs are equal when it is (same nodes, attributes and order).</summary>
+    private string Text => _text ??= ToJson().ToJsonString();
+
+    public override bool Equals(object? obj) => obj is Graph g && g.Text == Text;
+
+    public override int GetHashCode() => Text.GetHashCode(StringComparison.Ordinal);
+
     public override string ToString() =>
         $"graph of {Nodes.Count} nodes, input [{string.Join("×", InputShape)}], {Classes} classes; ops: " +
         string.Join(", ", Nodes.GroupBy(n => n.Op).Select(g => $"{g.Key} ×{g.Count().ToString(CultureInfo.InvariantCulture)}"));

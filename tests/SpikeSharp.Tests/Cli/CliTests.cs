@@ -94,6 +94,43 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void TrainsEvaluatesAndExportsAUserGraph()
+    {
+        var g = new SpikeSharp.Graphs.GraphBuilder(1, 28, 28);
+        var x = g.MaxPool("pool", g.Activation("act1", g.BatchNorm("bn1", g.Conv("conv1", g.Input, 8, 3, padding: 1, bias: false))), 2);
+        var branch = g.Activation("act2", g.BatchNorm("bn2", g.Conv("dw", x, 8, 3, padding: 1, bias: false, groups: 8)));
+        x = g.AvgPool("avg", g.Concat("cat", x, branch), 2);
+        var graph = g.Build(g.Linear("fc", g.Flatten("flat", x), 10));
+        string file = Path.Combine(_dir, "net.json");
+        Directory.CreateDirectory(_dir);
+        File.WriteAllText(file, graph.ToJson().ToJsonString());
+        string run = Path.Combine(_dir, "g");
+        string[] Train(int epochs, params string[] extra) => ["train", "--graph", file, "--dataset", "mnist", "--data", DataDir, "--out", run,
+            "--preset", "qcfs", "--augment", "none", "--epochs", epochs.ToString(), "--batch", "64", "--limit", "384", "--quiet", .. extra];
+        var (code, stdout, err) = Run(Train(1));
+        Assert.True(code == 0, err);
+        var cp = Checkpoint.Load(Path.Combine(run, "last"));
+        Assert.IsType<SpikeSharp.Graphs.GraphModel>(cp.Model);
+        Assert.Equal("qcfs", cp.Spec.Activation!.Kind); // the preset's activation replaced the graph's ReLUs
+        (code, _, err) = Run(Train(2, "--resume"));
+        Assert.True(code == 0, err);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(run, "train_log.jsonl")).Length);
+        (code, stdout, err) = Run("evaluate", "--checkpoint", Path.Combine(run, "last"), "--data", DataDir, "--method", "qcfs", "srp",
+            "--timesteps", "1,4", "--limit", "64", "--quiet");
+        Assert.True(code == 0, err);
+        Assert.Contains("srp", stdout);
+        (code, _, err) = Run("export", "--checkpoint", Path.Combine(run, "last"), "--format", "onnx", "--out", Path.Combine(_dir, "g.onnx"));
+        Assert.True(code == 0, err);
+        (code, _, err) = Run("export", "--checkpoint", Path.Combine(run, "last"), "--format", "nir", "--out", Path.Combine(_dir, "g.nir"));
+        Assert.Equal(2, code);
+        Assert.Contains("graph node 'pool' (maxpool2d) has no NIR equivalent", err);
+        Assert.False(File.Exists(Path.Combine(_dir, "g.nir")));
+        (code, _, err) = Run("train", "--graph", file, "--model", "resnet20", "--dataset", "mnist", "--data", DataDir, "--out", run);
+        Assert.Equal(2, code);
+        Assert.Contains("one of them", err);
+    }
+
+    [Fact]
     public void ShardsEvaluatedApartAndMergedGiveTheWholeRunsAccuracies()
     {
         string run = Train("t", 1);
