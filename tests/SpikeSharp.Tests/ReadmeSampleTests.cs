@@ -1,6 +1,7 @@
 using SpikeSharp.Conversion;
 using SpikeSharp.Conversion.Methods;
 using SpikeSharp.Data;
+using SpikeSharp.Graphs;
 using SpikeSharp.Interop;
 using SpikeSharp.Models;
 using SpikeSharp.Nn;
@@ -30,6 +31,32 @@ public class ReadmeSampleTests
         // --- README sample ends ---
         Assert.Equal(3, report.Snn.Count);
         Assert.Equal(4, report.Snn[0].AccuracyByT.Count);
+        Directory.Delete(runs, true);
+    }
+
+    [Fact]
+    public void BuildTrainAndConvertAGraphFromCSharp()
+    {
+        string data = Cli.CliTests.DataDir, runs = Path.Combine(Path.GetTempPath(), "spikesharp-graph-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(runs);
+        var train = Datasets.Load("mnist", data, train: true).Take(256);
+        var test = Datasets.Load("mnist", data, train: false).Take(64);
+        var norm = Datasets.DefaultNormalization("mnist");
+        string json = Path.Combine(runs, "net.json");
+        // --- README graph sample starts ---
+        var g = new GraphBuilder(1, 28, 28);
+        var x = g.Activation("act1", g.BatchNorm("bn1", g.Conv("conv1", g.Input, 16, 3, padding: 1, bias: false)), "qcfs");
+        x = g.MaxPool("pool1", x, 2);                                   // runs before act1: the SNN pools currents
+        var dw = g.Activation("act2", g.BatchNorm("bn2", g.Conv("dw", x, 16, 3, padding: 1, bias: false, groups: 16)), "qcfs");
+        var graph = g.Build(g.Linear("fc", g.GlobalAvgPool("gap", g.Concat("cat", x, dw)), 10));
+        File.WriteAllText(json, graph.ToJson().ToJsonString());       // spikesharp train --graph net.json …
+        new Trainer(ModelSpec.For(graph), new TrainOptions { Epochs = 1, CropPadding = 0, HorizontalFlip = false },
+            new DataInfo("mnist", norm.Mean, norm.Std)).Run(train, test, runs);
+        var report = new ConversionEvaluator { CheckpointDir = Path.Combine(runs, "last"), Test = test }
+            .Run([new QcfsConversion(), new CosCalibration(presimSteps: 4)], [1, 2, 4, 8]);
+        // --- README graph sample ends ---
+        Assert.Equal(2, report.Snn.Count);
+        Assert.Equal(graph, SpikeSharp.Graphs.Graph.Load(json));
         Directory.Delete(runs, true);
     }
 }
