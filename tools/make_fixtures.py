@@ -25,6 +25,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from reference_models import GradFloor  # noqa: E402
 from safetensors_io import write_f32 as write_safetensors
 
 OUT_DIR = os.path.join("tests", "SpikeSharp.Tests", "Fixtures", "torch")
@@ -107,18 +108,6 @@ def ce_case(smoothing):
     (glogits,) = torch.autograd.grad(loss, [logits])
     tensors = {"logits": logits, "labels": labels.to(torch.float32), "loss": loss, "glogits": glogits}
     return tensors, {"op": "cross_entropy", "reduction": "mean", "label_smoothing": str(smoothing)}
-
-
-class GradFloor(torch.autograd.Function):
-    """floor with a straight-through gradient (d floor(u)/du := 1), as in the QCFS reference code."""
-
-    @staticmethod
-    def forward(ctx, u):
-        return torch.floor(u)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
 
 
 def qcfs_case():

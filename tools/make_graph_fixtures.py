@@ -36,20 +36,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
+from reference_models import GradFloor, dyadic, grid  # noqa: E402
 from safetensors_io import write_safetensors  # noqa: E402
 
 OUT_DIR = os.path.join("tests", "SpikeSharp.Tests", "Fixtures", "torch", "graphs")
 BATCH, STEPS, LEVELS = 2, 4, 4
-
-
-class GradFloor(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return torch.floor(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
 
 
 class Qcfs(nn.Module):
@@ -161,29 +152,6 @@ def models(channels_for_fixture=True):
         "inception": (Inception(3 if channels_for_fixture else 1), (3, 32, 32) if channels_for_fixture else (1, 28, 28)),
         "dwsep": (DwSep(1), (1, 28, 28)),
     }
-
-
-def grid(g, shape, lo, hi, step):
-    n = int(round((hi - lo) / step))
-    return lo + step * torch.randint(0, n + 1, shape, generator=g).float()
-
-
-def dyadic(model, g):
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d):
-                m.weight.copy_(grid(g, m.weight.shape, -1, 1, 1 / 8))
-            elif isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(grid(g, (c,), 8, 48, 8))
-                m.bias.copy_(grid(g, (c,), -0.5, 0.5, 1 / 16))
-                m.running_mean.copy_(grid(g, (c,), -0.5, 0.5, 1 / 16))
-                m.running_var.fill_(1024.0)
-            elif isinstance(m, nn.Linear):
-                m.weight.copy_(grid(g, m.weight.shape, -1, 1, 1 / 8))
-                m.bias.copy_(grid(g, m.bias.shape, -0.5, 0.5, 1 / 16))
-            elif isinstance(m, Qcfs):
-                m.up.copy_(torch.tensor([float(grid(g, (1,), 1, 2, 0.5))]))
 
 
 class IfNeuron(nn.Module):

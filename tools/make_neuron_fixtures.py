@@ -34,37 +34,18 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(__file__))
-from reference_models import ResNet20, Qcfs, qcfs_factory  # noqa: E402
+from reference_models import ResNet20, Qcfs, dyadic, grid, qcfs_factory  # noqa: E402
 from safetensors_io import write_safetensors  # noqa: E402
 
 OUT_PATH = os.path.join("tests", "SpikeSharp.Tests", "Fixtures", "torch", "neurons_resnet20.safetensors")
 BATCH, STEPS, BURST, EPS = 8, (4, 8), 4, 1e-3
 
 
-def grid(g, shape, lo, hi, step):
-    n = int(round((hi - lo) / step))
-    return lo + step * torch.randint(0, n + 1, shape, generator=g).float()
-
-
 def build(seed):
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = ResNet20(width=0.125, classes=10, act=qcfs_factory(4, "clip-first", "up")).eval()
-    with torch.no_grad():
-        for name, m in model.named_modules():
-            if isinstance(m, nn.Conv2d):
-                m.weight.copy_(grid(g, m.weight.shape, -1, 1, 1 / 8))
-            elif isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(grid(g, (c,), 8, 48, 8))
-                m.bias.copy_(grid(g, (c,), -0.5, 0.5, 1 / 16))
-                m.running_mean.copy_(grid(g, (c,), -0.5, 0.5, 1 / 16))
-                m.running_var.fill_(1024.0)
-            elif isinstance(m, nn.Linear):
-                m.weight.copy_(grid(g, m.weight.shape, -1, 1, 1 / 8))
-                m.bias.copy_(grid(g, m.bias.shape, -0.5, 0.5, 1 / 16))
-            elif isinstance(m, Qcfs):
-                m.up.copy_(torch.tensor([float(grid(g, (1,), 1, 2, 0.5))]))
+    dyadic(model, g)
     x = grid(g, (BATCH, 3, 8, 8), -1, 1, 1 / 8)
     return model, x
 

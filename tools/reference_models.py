@@ -18,6 +18,46 @@ import torch
 import torch.nn as nn
 
 
+class GradFloor(torch.autograd.Function):
+    """floor with a straight-through gradient (d floor(u)/du := 1), as in the QCFS reference code; traced to a plain
+    Floor node by torch.onnx."""
+
+    @staticmethod
+    def forward(ctx, u):
+        return torch.floor(u)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def grid(g, shape, lo, hi, step):
+    """Values lo, lo + step, …, hi drawn uniformly from generator g."""
+    n = int(round((hi - lo) / step))
+    return lo + step * torch.randint(0, n + 1, shape, generator=g).float()
+
+
+def dyadic(model, g):
+    """Small dyadic weights that keep every current exact in float32 whatever the summation order (and BN foldable
+    exactly): conv/linear weights multiples of 1/8 in [-1, 1], linear biases and BN β, μ multiples of 1/16, BN γ
+    multiples of 8 in [8, 48] with var 1024 (√(1024 + 1e-5) rounds to 32), λ ("up") in {1, 1.5, 2}."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_(grid(g, m.weight.shape, -1, 1, 1 / 8))
+            elif isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_(grid(g, (c,), 8, 48, 8))
+                m.bias.copy_(grid(g, (c,), -0.5, 0.5, 1 / 16))
+                m.running_mean.copy_(grid(g, (c,), -0.5, 0.5, 1 / 16))
+                m.running_var.fill_(1024.0)
+            elif isinstance(m, nn.Linear):
+                m.weight.copy_(grid(g, m.weight.shape, -1, 1, 1 / 8))
+                m.bias.copy_(grid(g, m.bias.shape, -0.5, 0.5, 1 / 16))
+            elif isinstance(getattr(m, "up", None), nn.Parameter):
+                m.up.copy_(torch.tensor([float(grid(g, (1,), 1, 2, 0.5))]))
+
+
 def scaled(c, width):
     return max(1, int(round(c * width)))
 
