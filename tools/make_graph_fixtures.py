@@ -2,8 +2,8 @@
 """Networks that are not SpikeSharp built-ins, written in PyTorch and exported to ONNX, for `spikesharp import` without
 --arch (the graph model, GraphImportTests):
 
-    vgg_maxpool   1×28×28  conv-BN-QCFS ×2, max pool after a QCFS (the graph planner moves it before the activation),
-                           conv-BN-QCFS, max pool; classifier Linear-QCFS-Dropout(0.5)-Linear (two layers)
+    vgg_maxpool   1×28×28  conv-BN-QCFS ×2, max pool, conv-BN-QCFS, max pool (each pools spikes in the SNN);
+                           classifier Linear-QCFS-Dropout(0.5)-Linear (two layers)
     resnet32      3×32×32  CIFAR ResNet-32 (5 BasicBlocks per stage, 1×1 projection shortcuts), global average pool
     inception     3×32×32  stem, then two blocks whose four branches (1×1; 1×1→3×3; 3×3 dilated 2; avg pool→1×1) meet
                            in a channel Concat
@@ -14,8 +14,8 @@ Fixture mode (default; Debian's python3-torch, CPU, from the repository root):
 writes tests/SpikeSharp.Tests/Fixtures/torch/graphs/{name}.onnx (random dyadic weights, as tools/make_neuron_fixtures.py
 explains: every current is exact in float32, so both sides decide every spike identically) and graphs.safetensors:
 x_{name} (2 inputs), logits_{name} (the ANN), and for the SNN at T = 4, run layer-major (the image repeated T times,
-each QCFS replaced by an IF neuron: θ = λ, v0 = θ/2, fire on v ≥ θ, soft reset, output θ·s; a max pool right after a
-QCFS pools the neuron's input current instead, SpikeSharp's rule) counts_{name}_{k} (spikes per neuron over the 4
+each QCFS replaced by an IF neuron: θ = λ, v0 = θ/2, fire on v ≥ θ, soft reset, output θ·s; a max pool of spikes
+passes, per window and step, the output of the unit with the largest accumulated output so far: SpikeSharp's rule) counts_{name}_{k} (spikes per neuron over the 4
 steps, k = the neuron's index in execution order) and snn_logits_{name} (mean output over the steps). The metadata
 lists each model's neuron module paths in that order.
 
@@ -157,15 +157,13 @@ def models(channels_for_fixture=True):
 class IfNeuron(nn.Module):
     """A converted QCFS: [B or T·B, …] in, [T·B, …] out (row = t·B + b); records spikes per neuron."""
 
-    def __init__(self, theta, batch, pool=None):
+    def __init__(self, theta, batch):
         super().__init__()
-        self.theta, self.batch, self.pool, self.counts = theta, batch, pool, None
+        self.theta, self.batch, self.counts = theta, batch, None
 
     def forward(self, x):
         if x.shape[0] == self.batch:
             x = x.repeat((STEPS,) + (1,) * (x.dim() - 1))
-        if self.pool is not None:
-            x = self.pool(x)  # SpikeSharp's rule: the max pool after this activation pools its input current
         seq = x.view((STEPS, self.batch) + x.shape[1:])
         v = torch.full_like(seq[0], self.theta / 2)
         out = torch.zeros_like(seq)
@@ -180,23 +178,45 @@ class IfNeuron(nn.Module):
         return out.view(x.shape)
 
 
+class GatedMaxPool(nn.Module):
+    """SpikeSharp's max pool of spikes: per window, step t passes the output at t of the unit whose accumulated output
+    over steps 1..t is largest (the first on ties, in row-major window order)."""
+
+    def __init__(self, kernel, stride, batch):
+        super().__init__()
+        self.k, self.s, self.batch = kernel, stride, batch
+
+    def forward(self, x):
+        seq = x.view((STEPS, self.batch) + x.shape[1:])
+        b, c, h, w = seq.shape[1:]
+        oh, ow = (h - self.k) // self.s + 1, (w - self.k) // self.s + 1
+        total = torch.zeros_like(seq[0])
+        out = torch.zeros((STEPS, b, c, oh, ow))
+        for t in range(STEPS):
+            total = total + seq[t]
+            for r in range(oh):
+                for q in range(ow):
+                    win = total[:, :, r * self.s:r * self.s + self.k, q * self.s:q * self.s + self.k].reshape(b, c, -1)
+                    best = win.argmax(-1)  # the first maximum (torch ≥ 1.7 returns the first index on CPU)
+                    frame = seq[t][:, :, r * self.s:r * self.s + self.k, q * self.s:q * self.s + self.k].reshape(b, c, -1)
+                    out[t, :, :, r, q] = frame.gather(-1, best.unsqueeze(-1)).squeeze(-1)
+        return out.view((STEPS * b, c, oh, ow))
+
+
 def to_snn(model, batch):
-    """Every Qcfs becomes an IfNeuron, in execution order; a MaxPool2d right after a Qcfs in a Sequential moves into
-    the neuron (pools its input) and becomes Identity. Returns [(module path, neuron)]."""
+    """Every Qcfs becomes an IfNeuron and every MaxPool2d (in these networks each pools a QCFS's spikes) a
+    GatedMaxPool, in execution order. Returns [(module path, neuron)]."""
     neurons = []
 
     def visit(parent, prefix):
-        children = list(parent.named_children())
-        for i, (name, child) in enumerate(children):
+        for name, child in list(parent.named_children()):
             path = prefix + name
             if isinstance(child, Qcfs):
-                pool = None
-                if isinstance(parent, nn.Sequential) and i + 1 < len(children) and isinstance(children[i + 1][1], nn.MaxPool2d):
-                    pool = children[i + 1][1]
-                    setattr(parent, children[i + 1][0], nn.Identity())
-                n = IfNeuron(float(child.up), batch, pool)
+                n = IfNeuron(float(child.up), batch)
                 setattr(parent, name, n)
                 neurons.append((path, n))
+            elif isinstance(child, nn.MaxPool2d):
+                setattr(parent, name, GatedMaxPool(child.kernel_size, child.stride, batch))
             else:
                 visit(child, path + ".")
     visit(model, "")

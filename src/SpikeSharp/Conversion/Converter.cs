@@ -32,6 +32,7 @@ public static class Converter
         var reluThresholds = NeedsBalancing(model) ? BalanceThresholds(model, calibrationImages, options.ReluPercentile, warn) : null;
         var swaps = options.FoldBatchNorm ? BatchNormFolding.Fold(model) : new List<ModuleSwap>();
         var neurons = new List<SpikingNeuron>();
+        var pools = new List<SpikingMaxPool>();
         var opts = options;
         createNeuron ??= (layer, act, theta) => new IfNeuron(layer, theta, act) { InitialFraction = opts.InitialFraction, Rule = opts.Rule };
         // Depth first over children in registration order, which is execution order for these models: a residual
@@ -41,6 +42,13 @@ public static class Converter
             foreach (var (childName, child) in parent.Children.ToList())
             {
                 string layer = prefix + childName;
+                if (child is MaxPool2d { Input: PoolInput.Spikes } maxPool)
+                {
+                    var gated = new SpikingMaxPool(layer, maxPool.KernelSize, maxPool.Stride);
+                    swaps.Add(ModuleSwap.Apply(parent, childName, gated));
+                    pools.Add(gated);
+                    continue;
+                }
                 if (child is not Activation act) { Visit(child, layer + "."); continue; }
                 float theta = act.Lambda is { } l ? MathF.Abs(l.Value.Data[0]) : reluThresholds![layer];
                 var neuron = createNeuron(layer, act, theta);
@@ -50,18 +58,18 @@ public static class Converter
         }
         Visit(model, "");
         if (neurons.Count == 0) throw new SpikeSharpException("the model has no activation layers to convert into spiking neurons");
-        return new SpikingNetwork(model, neurons, swaps);
+        return new SpikingNetwork(model, neurons, swaps, pools);
     }
 
-    /// <summary>A max pool converts only where it pools an analog current (docs/conversion-methods.md "Max pooling");
-    /// one that pools spikes has no spiking equivalent here.</summary>
+    /// <summary>A max pool converts where a graph's planner said what it reads (docs/conversion-methods.md "Max
+    /// pooling"); in a module tree of the built-in kind nobody did.</summary>
     public static void Validate(Module model)
     {
-        var maxPool = model.NamedModules().FirstOrDefault(m => m.Value is MaxPool2d { InputIsCurrent: false });
+        var maxPool = model.NamedModules().FirstOrDefault(m => m.Value is MaxPool2d { Input: PoolInput.Unknown });
         if (maxPool.Value != null)
-            throw new SpikeSharpException($"layer '{maxPool.Key}' is a max pool of spikes, which cannot be converted; " +
-                "train with average pooling instead (the QCFS/SRP/COS codes replace MaxPool by AvgPool before training), or place the max pool " +
-                "directly after the activation it pools (a graph model then pools the neurons' input current)");
+            throw new SpikeSharpException($"layer '{maxPool.Key}' is a max pool outside a graph model, which cannot be converted; " +
+                "train with average pooling instead (the QCFS/SRP/COS codes replace MaxPool by AvgPool before training), or describe the network " +
+                "as a graph (train --graph, or import it from ONNX), which pools spikes by gating");
     }
 
     private static bool NeedsBalancing(Module model) => model.NamedModules().Any(m => m.Value is Activation { Lambda: null });

@@ -27,7 +27,8 @@ public sealed class GraphModel : Module
             AddModule(node.Name, GraphOps.Get(node).Create(new NodeContext(node, shapes, activation, rng)));
         }
         _plan = new GraphPlan(graph);
-        foreach (int i in _plan.MaxPoolsOnCurrents) ((MaxPool2d)Children[i].Value).InputIsCurrent = true;
+        for (int i = 0; i < graph.Nodes.Count; i++)
+            if (Children[i].Value is MaxPool2d pool) pool.Input = _plan.MaxPoolsOnSpikes.Contains(i) ? PoolInput.Spikes : PoolInput.Current;
     }
 
     /// <summary>The module of node <paramref name="i"/> now (the converter may have swapped it).</summary>

@@ -3,11 +3,9 @@ namespace SpikeSharp.Graphs;
 /// <summary>
 /// How <see cref="GraphModel"/> runs a graph, decided once from the graph alone (planner passes, in order):
 /// <list type="number">
-/// <item><b>Max pool before its activation.</b> A max pool whose input is an activation read by nothing else runs
-/// before that activation instead: max commutes with every monotone activation (ReLU, clip, QCFS), so the ANN's outputs
-/// are unchanged, and in the SNN the pool sees the neuron's input current instead of spikes (docs/conversion-methods.md
-/// "Max pooling").</item>
-/// <item><b>Currents and spikes.</b> Which max pools read an analog current (the converter accepts only those).</item>
+/// <item><b>Currents and spikes.</b> Which values are spikes in the SNN (activation outputs, and what only pools,
+/// reshapes or joins them); a max pool of spikes is pooled by gating in the SNN, one of currents as is
+/// (docs/conversion-methods.md "Max pooling").</item>
 /// <item><b>Fusion.</b> conv → [BN] → [+ an operand already computed] → activation runs as one step when every
 /// intermediate is read by nothing else; at run time it takes the convolution-epilogue path (inference, a neuron or an
 /// activation that can fuse) or BN → [+] → activation as one op (training), else node by node.</item>
@@ -37,7 +35,7 @@ internal sealed class GraphPlan
 
     public IReadOnlyList<Step> Steps { get; }
     public int OutputNode { get; }
-    public IReadOnlyList<int> MaxPoolsOnCurrents { get; }
+    public IReadOnlyList<int> MaxPoolsOnSpikes { get; }
     private readonly Graph _graph;
 
     public GraphPlan(Graph graph)
@@ -49,26 +47,14 @@ internal sealed class GraphPlan
         var order = Enumerable.Range(0, n).ToList();
         OutputNode = graph.Index[graph.Output];
 
-        // 1. Max pools move before the activation they read.
-        for (int m = 0; m < n; m++)
-        {
-            if (graph.Nodes[m].Op != "maxpool2d" || inputs[m][0] is not (>= 0 and var a) || !IsActivation(a) || Readers(inputs, a).Count != 1) continue;
-            inputs[m] = [inputs[a][0]];
-            foreach (int reader in Readers(inputs, m)) inputs[reader] = inputs[reader].Select(s => s == m ? a : s).ToList();
-            inputs[a] = [m];
-            order.Remove(m);
-            order.Insert(order.IndexOf(a), m);
-            if (OutputNode == m) OutputNode = a;
-        }
-
-        // 2. Which values are spikes in the SNN (activation outputs, and what only reshapes or pools them).
+        // 1. Which values are spikes in the SNN (activation outputs, and what only reshapes or pools them).
         var spikes = new bool[n];
         foreach (int i in order)
             spikes[i] = IsActivation(i) || graph.Nodes[i].Op is "avgpool2d" or "maxpool2d" or "globalavgpool" or "flatten" or "dropout" or "identity" or "concat"
                 && inputs[i].Any(s => s >= 0 && spikes[s]);
-        MaxPoolsOnCurrents = order.Where(i => graph.Nodes[i].Op == "maxpool2d" && !(inputs[i][0] >= 0 && spikes[inputs[i][0]])).ToList();
+        MaxPoolsOnSpikes = order.Where(i => graph.Nodes[i].Op == "maxpool2d" && inputs[i][0] >= 0 && spikes[inputs[i][0]]).ToList();
 
-        // 3. Fusion.
+        // 2. Fusion.
         var position = new int[n];
         for (int p = 0; p < n; p++) position[order[p]] = p;
         bool Before(int source, int node) => source == GraphInput || position[source] < position[node];
@@ -110,7 +96,7 @@ internal sealed class GraphPlan
             else steps.Add(new Step(i, inputs[i].ToArray()));
         }
 
-        // 4. Liveness.
+        // 3. Liveness.
         var byNode = steps.ToDictionary(s => s.Node);
         foreach (var s in steps)
             foreach (int source in s.Addend >= 0 || s.Addend == GraphInput ? [.. s.Inputs, s.Addend] : s.Inputs)

@@ -90,16 +90,20 @@ public sealed class AvgPool2d(int kernelSize, int? stride = null) : Module
     public override Variable Forward(Variable x) => PoolOps.AvgPool2d(x, KernelSize, Stride);
 }
 
-/// <summary>Max pooling with a square window. Converts to spikes only where its input is an analog current (before a
-/// neuron layer; a graph's planner moves a max pool before the activation it reads, see <c>GraphPlan</c>): the SNN then
-/// pools the neurons' input current at every step. Built-in models use <see cref="AvgPool2d"/>.</summary>
+/// <summary>What a max pool reads in the SNN, as a graph's planner classifies it: a membrane current (pooled as is,
+/// per step) or spikes (pooled by <c>SpikingMaxPool</c>'s gating). Unknown outside graphs: the converter refuses it.</summary>
+public enum PoolInput { Unknown, Current, Spikes }
+
+/// <summary>Max pooling with a square window. Converts to spikes where a graph planner set <see cref="Input"/>
+/// (docs/conversion-methods.md "Max pooling"); built-in models use <see cref="AvgPool2d"/>.</summary>
 public sealed class MaxPool2d(int kernelSize, int? stride = null) : Module
 {
     public int KernelSize { get; } = kernelSize;
     public int Stride { get; } = stride ?? kernelSize;
 
-    /// <summary>Set by the planner that runs this pool: its input is a membrane current, not spikes.</summary>
-    public bool InputIsCurrent { get; set; }
+    /// <summary>Set by the planner that runs this pool.</summary>
+    public PoolInput Input { get; set; }
+
     public override Variable Forward(Variable x) => PoolOps.MaxPool2d(x, KernelSize, Stride);
 }
 

@@ -13,6 +13,7 @@ namespace SpikeSharp.Snn;
 public sealed class SpikingNetwork
 {
     private readonly List<ModuleSwap> _swaps;
+    private readonly IReadOnlyList<SpikingMaxPool> _pools;
     private bool _restored;
 
     public Module Model { get; }
@@ -23,15 +24,17 @@ public sealed class SpikingNetwork
     /// <summary>The integrate-and-fire layers (all of them, unless a method chose another neuron).</summary>
     public IEnumerable<IfNeuron> IfNeurons => Neurons.OfType<IfNeuron>();
 
-    public SpikingNetwork(Module model, IReadOnlyList<SpikingNeuron> neurons, List<ModuleSwap> swaps)
+    /// <param name="pools">the max pools of spikes, which need to know B and T like the neurons</param>
+    public SpikingNetwork(Module model, IReadOnlyList<SpikingNeuron> neurons, List<ModuleSwap> swaps, IReadOnlyList<SpikingMaxPool>? pools = null)
     {
-        (Model, Neurons, _swaps) = (model, neurons, swaps);
+        (Model, Neurons, _swaps, _pools) = (model, neurons, swaps, pools ?? []);
     }
 
-    /// <summary>Clears membrane state and sets batch and steps per call on every neuron.</summary>
+    /// <summary>Clears membrane state and sets batch and steps per call on every neuron (and max pool of spikes).</summary>
     public void Configure(int batch, int steps)
     {
         foreach (var n in Neurons) n.Configure(batch, steps);
+        foreach (var p in _pools) p.Configure(batch, steps);
     }
 
     /// <summary>True during a run whose steps are not counted (pre-simulation, calibration): observers ignore it.</summary>

@@ -155,56 +155,51 @@ public class GraphModelTests
             bad.Build(bad.Linear("fc", bad.Flatten("f", bad.Conv("c", bad.Input, 6, 3, groups: 3)), 3))).Message);
     }
 
-    /// <summary>conv → BN → QCFS → max pool → … → linear: the planner runs the pool before the activation.</summary>
-    private static GraphModel MaxPoolNet(out Graph graph)
+    [Fact]
+    public void SpikingMaxPoolPassesTheUnitWithTheLargestAccumulatedOutput()
     {
-        var g = new GraphBuilder(2, 8, 8);
-        var x = g.MaxPool("pool", g.Activation("act", g.BatchNorm("bn", g.Conv("conv", g.Input, 6, 3, padding: 1)), "qcfs", 4, 1f), 2);
-        x = g.Activation("act2", g.Linear("fc1", g.Flatten("flat", x), 12), "qcfs", 4, 1f);
-        graph = g.Build(g.Linear("fc2", x, 3));
-        var model = new GraphModel(graph);
-        RandomizeBatchNorm(model, 2);
-        return model;
+        // One 2×2 window, T = 4, θ = 1: a fires at t1, b at t2..t4, c and d never.
+        // t1: totals a1 b0 → a: 1. t2: a1 b1, a tie → the first (a): 0. t3: b2 → b: 1. t4: b3 → b: 1. Three spikes,
+        // the window's highest rate (b's 3/4).
+        float[][] trains = [[1, 0, 0, 0], [0, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]];
+        var x = new Tensor(4, 1, 2, 2);
+        for (int t = 0; t < 4; t++)
+            for (int u = 0; u < 4; u++) x.Data[t * 4 + u] = trains[u][t];
+        var pool = new SpikingMaxPool("p", 2, 2);
+        pool.Configure(1, 4);
+        Assert.Equal([1f, 0f, 1f, 1f], pool.Forward(new Variable(x)).Value.Data);
     }
 
     [Fact]
-    public void MaxPoolRunsBeforeTheActivationItReads_TheAnnIsUnchanged_AndTheSnnPoolsTheCurrent()
+    public void MaxPoolsOfSpikesAreGated_MaxPoolsOfCurrentsStayMaxPools_AndTheAnnRunsAsWritten()
     {
-        var model = MaxPoolNet(out _);
+        var g = new GraphBuilder(2, 8, 8);
+        var spikes = g.MaxPool("pool.spikes", g.Activation("act", g.BatchNorm("bn", g.Conv("conv", g.Input, 6, 3, padding: 1)), "qcfs", 4, 1f), 2);
+        var current = g.MaxPool("pool.current", g.Conv("conv2", spikes, 4, 3, padding: 1), 2);
+        var x = g.Activation("act2", g.Linear("fc1", g.Flatten("flat", g.Activation("act3", current, "qcfs", 4, 1f)), 12), "qcfs", 4, 1f);
+        var model = new GraphModel(g.Build(g.Linear("fc2", x, 3)));
+        RandomizeBatchNorm(model, 2);
         model.Eval();
-        var x = new Variable(TestUtil.Random(7, 3, 2, 8, 8));
-        // The graph as written, module by module: pool after the activation.
         var m = model.NamedModules().ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal(PoolInput.Spikes, ((MaxPool2d)m["pool.spikes"]).Input);
+        Assert.Equal(PoolInput.Current, ((MaxPool2d)m["pool.current"]).Input);
+        var input = new Variable(TestUtil.Random(7, 3, 2, 8, 8));
         Variable written;
         using (Fusion.Off())
         {
-            var h = m["pool"].Forward(m["act"].Forward(m["bn"].Forward(m["conv"].Forward(x))));
-            written = m["fc2"].Forward(m["act2"].Forward(m["fc1"].Forward(m["flat"].Forward(h))));
+            var h = m["pool.current"].Forward(m["conv2"].Forward(m["pool.spikes"].Forward(m["act"].Forward(m["bn"].Forward(m["conv"].Forward(input))))));
+            written = m["fc2"].Forward(m["act2"].Forward(m["fc1"].Forward(m["flat"].Forward(m["act3"].Forward(h)))));
         }
-        Assert.Equal(written.Value.Data, model.Forward(x).Value.Data); // max commutes with the monotone QCFS
-        Assert.True(((MaxPool2d)m["pool"]).InputIsCurrent);
+        Assert.Equal(written.Value.Data, model.Forward(input).Value.Data);
 
-        // In the SNN the pool takes, at every step, the max of the neuron layer's input current: the neuron 'act' has
-        // the pooled shape.
         var snn = Converter.Convert(model);
-        long perImage = 0;
-        snn.Neurons[0].Observer = (_, _, y) => perImage = y.Length / (3 * 4);
+        var converted = model.NamedModules().ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.IsType<SpikingMaxPool>(converted["pool.spikes"]);
+        Assert.IsType<MaxPool2d>(converted["pool.current"]);
         snn.Configure(3, 4);
-        snn.Run(x.Value, 4);
-        Assert.Equal(6 * 4 * 4, perImage);
-    }
-
-    [Fact]
-    public void AMaxPoolOfSpikesIsRefused()
-    {
-        // The activation feeds the pool and the classifier: the pool cannot move, it would pool spikes.
-        var g = new GraphBuilder(1, 8, 8);
-        var a = g.Activation("act", g.Conv("conv", g.Input, 2, 3, padding: 1), "qcfs", 4, 1f);
-        var pooled = g.Flatten("f1", g.MaxPool("pool", a, 2));
-        var direct = g.Flatten("f2", g.AvgPool("avg", a, 2));
-        var model = new GraphModel(g.Build(g.Linear("fc", g.Concat("cat", pooled, direct), 3)));
-        var e = Assert.Throws<SpikeSharpException>(() => Converter.Convert(model));
-        Assert.Contains("layer 'pool' is a max pool of spikes", e.Message);
+        Assert.Equal([12, 3], snn.Run(input.Value, 4).Shape);
+        snn.RestoreAnn();
+        Assert.IsType<MaxPool2d>(model.NamedModules().First(kv => kv.Key == "pool.spikes").Value);
     }
 
     [Fact]
