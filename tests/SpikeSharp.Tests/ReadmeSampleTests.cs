@@ -46,7 +46,7 @@ public class ReadmeSampleTests
         // --- README graph sample starts ---
         var g = new GraphBuilder(1, 28, 28);
         var x = g.Activation("act1", g.BatchNorm("bn1", g.Conv("conv1", g.Input, 16, 3, padding: 1, bias: false)), "qcfs");
-        x = g.MaxPool("pool1", x, 2);                                   // runs before act1: the SNN pools currents
+        x = g.MaxPool("pool1", x, 2);                                   // a max pool of spikes: gated in the SNN
         var dw = g.Activation("act2", g.BatchNorm("bn2", g.Conv("dw", x, 16, 3, padding: 1, bias: false, groups: 16)), "qcfs");
         var graph = g.Build(g.Linear("fc", g.GlobalAvgPool("gap", g.Concat("cat", x, dw)), 10));
         File.WriteAllText(json, graph.ToJson().ToJsonString());       // spikesharp train --graph net.json …
