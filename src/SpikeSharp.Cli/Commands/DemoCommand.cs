@@ -41,7 +41,7 @@ internal static class DemoCommand
             string dataDir = r.GetValue(data) ?? FindBundledData();
             var steps = CliOptions.ParseIntList(r.GetValue(timesteps)!, "--timesteps");
             var methodList = r.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(m => ConversionMethods.Create(m, calibrationImages: 1024, calibrationSteps: 4)).ToList();
+                .Select(m => ConversionMethods.Create(m, new MethodOptions(CalibrationImages: 1024, CalibrationSteps: 4))).ToList();
             foreach (var m in methodList) m.Validate(steps.Max());
             var train = Datasets.Load(dsName, dataDir, train: true);
             var test = Datasets.Load(dsName, dataDir, train: false);

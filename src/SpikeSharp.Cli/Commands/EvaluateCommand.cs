@@ -43,7 +43,7 @@ internal static class EvaluateCommand
             if (part != null && string.IsNullOrEmpty(r.GetValue(json)))
                 throw new SpikeSharpException("--shard needs --json FILE: the shard's raw counts go there for `spikesharp merge`");
             var methods = (r.GetValue(method) ?? []).SelectMany(m => m.Split(',', StringSplitOptions.RemoveEmptyEntries))
-                .Select(m => ConversionMethods.Create(m, r.GetValue(presim), r.GetValue(calImages), r.GetValue(calSteps), r.GetValue(burst), r.GetValue(calibrate))).ToList();
+                .Select(m => ConversionMethods.Create(m, new MethodOptions(r.GetValue(presim), r.GetValue(calImages), r.GetValue(calSteps), r.GetValue(burst), r.GetValue(calibrate)))).ToList();
             var report = Evaluate(r.GetValue(checkpoint)!, r.GetValue(data)!, methods, steps, r.GetValue(batch), r.GetValue(limit),
                 EnergyModel.Get(r.GetValue(energy)!), new CliProgress(r.GetValue(quiet)), (c, h, w) => folder.For(r, c, h, w), r.GetValue(annAgreement), part);
             Console.Write(report.ToTable());

@@ -41,7 +41,7 @@ internal static class ExportCommand
             }
             int steps = r.GetValue(timesteps);
             if (steps <= 0) throw new SpikeSharpException($"--timesteps must be a positive integer, got {steps}");
-            var m = ConversionMethods.Create(r.GetValue(method)!, r.GetValue(presim), calibrationSteps: steps); // dual-phase calibrates for the exported T
+            var m = ConversionMethods.Create(r.GetValue(method)!, new MethodOptions(r.GetValue(presim), CalibrationSteps: steps)); // dual-phase calibrates for the exported T
             ImageSet? train = null;
             if (r.GetValue(data) is { } dataDir)
             {

@@ -39,8 +39,7 @@ public sealed class ConversionEvaluator
         int horizon = timesteps.Max();
         foreach (var m in methods) m.Validate(horizon);
         var annCheckpoint = Checkpoint.Load(CheckpointDir);
-        if (methods.Any(m => m is BitSerialConversion))
-            BitSerialConversion.CheckLevels(annCheckpoint.Spec.ActivationOrDefault.Kind == "qcfs" ? annCheckpoint.Spec.ActivationOrDefault.Levels : -1, horizon);
+        foreach (var m in methods) m.ValidateModel(annCheckpoint.Spec.ActivationOrDefault, horizon);
         var ann = annCheckpoint.Model;
         ann.Eval();
         var transform = TransformSpec.ForEval(annCheckpoint.Spec.InChannels, annCheckpoint.Spec.Height, annCheckpoint.Spec.Width,

@@ -52,7 +52,7 @@ public class MethodNetworkTests
     [MemberData(nameof(Cases))]
     public void EveryNeuronAndStepMatchesTheReference(string arch, string methodName)
     {
-        var method = ConversionMethods.Create(methodName, presim: 3);
+        var method = ConversionMethods.Create(methodName, new MethodOptions(Presim: 3));
         var (snn, data, inputs, transform, shape) = Build(arch, seed: 1);
         var expected = Reference(snn, method, inputs, shape, data.Labels);
         Assert.True(expected.MinMargin > 1e-5, $"a potential came within {expected.MinMargin} of θ: the case is not exact");

@@ -177,9 +177,9 @@ public class NirExportTests
     {
         using var tmp = new TempDirectory();
         SaveCheckpoint(tmp.Combine("ckpt"), "cnn-small");
-        var srp = NirExporter.Export(tmp.Combine("ckpt"), ConversionMethods.Create("srp", 3), 4, tmp.Combine("srp.nir"));
+        var srp = NirExporter.Export(tmp.Combine("ckpt"), ConversionMethods.Create("srp", new MethodOptions(Presim: 3)), 4, tmp.Combine("srp.nir"));
         Assert.Contains(srp.Lost, l => l.StartsWith("SRP's per-sample output masks", StringComparison.Ordinal));
-        var cos = NirExporter.Export(tmp.Combine("ckpt"), ConversionMethods.Create("cos", 2), 4, tmp.Combine("cos.nir"));
+        var cos = NirExporter.Export(tmp.Combine("ckpt"), ConversionMethods.Create("cos", new MethodOptions(Presim: 2)), 4, tmp.Combine("cos.nir"));
         Assert.Contains(cos.Lost, l => l.StartsWith("COS's per-sample", StringComparison.Ordinal));
         var bits = NirExporter.Export(tmp.Combine("ckpt"), ConversionMethods.Create("bit-serial"), 2, tmp.Combine("bits.nir")); // L = 3 → T = 2
         Assert.Contains(bits.Lost, l => l.Contains("will NOT reproduce", StringComparison.Ordinal));

@@ -7,8 +7,11 @@ namespace SpikeSharp.Conversion.Methods;
 /// <see cref="BurstNeuron"/> emitting up to m unit spikes of θ/m per step. No calibration, no extra steps; a burst of k
 /// counts as k spikes and k synaptic operations per fan-out.
 /// </summary>
+[ConversionMethod("burst", 7)]
 public sealed class BurstConversion(int maxBurst = BurstConversion.DefaultMaxBurst) : ConversionMethod
 {
+    public BurstConversion(MethodOptions o) : this(o.Burst) { }
+
     public const int DefaultMaxBurst = 4;
 
     public int MaxBurst { get; } = maxBurst >= 1 ? maxBurst : throw new SpikeSharpException($"--burst must be ≥ 1, got {maxBurst}");

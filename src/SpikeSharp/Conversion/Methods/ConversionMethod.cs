@@ -39,6 +39,14 @@ public abstract class ConversionMethod
     /// <summary>Checks settings against the horizon T before any work.</summary>
     public virtual void Validate(int steps) { }
 
+    /// <summary>Checks that the method can run a model with <paramref name="activation"/> for <paramref name="steps"/>
+    /// steps (bit-serial needs QCFS with 2^T − 1 levels), before any work.</summary>
+    public virtual void ValidateModel(Nn.ActivationSpec activation, int steps) { }
+
+    /// <summary>True when the calibration sets static parameters (dual-phase's initial potentials) that an exported
+    /// graph carries; other methods' calibrations act at run time.</summary>
+    public virtual bool CalibrationIsExported => false;
+
     /// <summary>What the last calibration found and kept, for reports (null when the method does not calibrate).</summary>
     public virtual string? CalibrationSummary => null;
 
@@ -58,31 +66,54 @@ public abstract class ConversionMethod
 public sealed record CalibrationData(Data.ImageSet? Train, Data.TransformSpec Transform, int BatchSize, Action<string>? Log);
 
 /// <summary>QCFS (Bu et al., ICLR 2022; spec §1): θ = λ, v(0) = θ/2, fire on v ≥ θ, soft reset, direct input.</summary>
+[ConversionMethod("qcfs", 0)]
 public sealed class QcfsConversion : ConversionMethod
 {
+    public QcfsConversion(MethodOptions o) : this() { }
+
+    public QcfsConversion() { }
+
     public override string Name => "qcfs";
     public override string Description => "QCFS (Bu et al. 2022, spec §1): IF neurons with θ = λ and v(0) = θ/2";
 }
 
 /// <summary>The methods <c>--method</c> accepts.</summary>
+/// <summary>The options <c>evaluate</c> and <c>export</c> pass to every method; each takes what it uses.</summary>
+/// <param name="Presim">τ for srp, ρ for cos</param>
+/// <param name="CalibrationImages">dual-phase's N (a quarter more are held out)</param>
+/// <param name="CalibrationSteps">dual-phase's T_c</param>
+/// <param name="Burst">burst's m</param>
+/// <param name="Calibrate">parallel's per-channel calibration</param>
+public sealed record MethodOptions(int Presim = 4, int CalibrationImages = 1024, int CalibrationSteps = 8, int Burst = BurstConversion.DefaultMaxBurst,
+    bool Calibrate = false);
+
+/// <summary>Registers a <see cref="ConversionMethod"/> under its <c>--method</c> name; <paramref name="order"/> is its
+/// place in lists. The class needs a public constructor taking <see cref="MethodOptions"/>. Adding a method is its
+/// file alone.</summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class ConversionMethodAttribute(string name, int order) : Attribute
+{
+    public string Name { get; } = name;
+    public int Order { get; } = order;
+}
+
+/// <summary>The registry of methods: every class carrying <see cref="ConversionMethodAttribute"/>.</summary>
 public static class ConversionMethods
 {
-    public static readonly string[] Names = ["qcfs", "srp", "cos", "dual-phase", "bit-serial", "parallel", "signed", "burst", "ftbc"];
+    private static readonly (string Name, Type Type)[] Registered = typeof(ConversionMethod).Assembly.GetTypes()
+        .Select(t => (Type: t, Attribute: (ConversionMethodAttribute?)Attribute.GetCustomAttribute(t, typeof(ConversionMethodAttribute))))
+        .Where(x => x.Attribute != null && typeof(ConversionMethod).IsAssignableFrom(x.Type))
+        .OrderBy(x => x.Attribute!.Order)
+        .Select(x => (x.Attribute!.Name, x.Type))
+        .ToArray();
 
-    /// <summary>Builds a method with the papers' defaults; presim is τ for srp and ρ for cos; calibration images and
-    /// steps are dual-phase's N and T_c; burst is m; calibrate switches on parallel's per-channel calibration.</summary>
-    public static ConversionMethod Create(string name, int presim = 4, int calibrationImages = 1024, int calibrationSteps = 8,
-        int burst = BurstConversion.DefaultMaxBurst, bool calibrate = false) => name switch
+    public static readonly string[] Names = Registered.Select(r => r.Name).ToArray();
+
+    /// <summary>Builds the method <paramref name="name"/> with <paramref name="options"/> (the papers' defaults when null).</summary>
+    public static ConversionMethod Create(string name, MethodOptions? options = null)
     {
-        "qcfs" => new QcfsConversion(),
-        "srp" => new SrpCalibration(presim),
-        "cos" => new CosCalibration(presim),
-        "bit-serial" => new BitSerialConversion(),
-        "dual-phase" => new DualPhaseCalibration(calibrationImages, calibrationImages / 4, calibrationSteps),
-        "parallel" => new ParallelConversion(calibrate),
-        "signed" => new SignedConversion(),
-        "burst" => new BurstConversion(burst),
-        "ftbc" => new FtbcCalibration(),
-        _ => throw new SpikeSharpException($"unknown method '{name}'; expected one of {string.Join(", ", Names)}"),
-    };
+        var type = Registered.FirstOrDefault(r => r.Name == name).Type
+            ?? throw new SpikeSharpException($"unknown method '{name}'; expected one of {string.Join(", ", Names)}");
+        return (ConversionMethod)Activator.CreateInstance(type, options ?? new MethodOptions())!;
+    }
 }

@@ -14,8 +14,11 @@ namespace SpikeSharp.Conversion.Methods;
 /// start from the reference code's sentinels ±1000, not ±∞: a neuron that fired on every step and still has r ≥ 1 gets
 /// v0 = ½ + 1001.001 (it fires throughout), as there.
 /// </summary>
+[ConversionMethod("cos", 2)]
 public sealed class CosCalibration : ConversionMethod
 {
+    public CosCalibration(MethodOptions o) : this(o.Presim) { }
+
     /// <summary>The reference code's stand-in for "no firing step" (P) and, negated, "no silent step" (Q).</summary>
     private const float NoStep = 1000f;
 

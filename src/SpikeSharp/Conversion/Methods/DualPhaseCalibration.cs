@@ -15,8 +15,13 @@ namespace SpikeSharp.Conversion.Methods;
 /// "no calibration"; the reference code selects on the test set, we do not). Phase I (NoisyQC fine-tuning) is a training
 /// step: <c>spikesharp train --activation noisyqc --init-from CKPT</c>.
 /// </summary>
+[ConversionMethod("dual-phase", 3)]
 public sealed class DualPhaseCalibration(int calibrationImages = 1024, int validationImages = 256, int calibrationSteps = 8) : ConversionMethod
 {
+    public override bool CalibrationIsExported => true;
+
+    public DualPhaseCalibration(MethodOptions o) : this(o.CalibrationImages, o.CalibrationImages / 4, o.CalibrationSteps) { }
+
     public int CalibrationImagesCount { get; } = calibrationImages > 0 ? calibrationImages : throw new SpikeSharpException($"dual-phase needs calibration images, got {calibrationImages}");
     public int ValidationImages { get; } = validationImages >= 0 ? validationImages : throw new SpikeSharpException($"validation images must be ≥ 0, got {validationImages}");
     public int CalibrationSteps { get; } = calibrationSteps > 0 ? calibrationSteps : throw new SpikeSharpException($"calibration steps must be > 0, got {calibrationSteps}");

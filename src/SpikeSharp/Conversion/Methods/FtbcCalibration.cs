@@ -14,8 +14,11 @@ namespace SpikeSharp.Conversion.Methods;
 /// every step), u = m − e, v = u − θ·[u ≥ θ]; b_t[c] = <see cref="Rate"/>·mean of e[c] over all calibration images and
 /// positions. Calibrated for the run's horizon T; the calibration runs are extra work on training images, not latency.
 /// </summary>
+[ConversionMethod("ftbc", 8)]
 public sealed class FtbcCalibration(int batches = 3, float rate = 0.4f) : ConversionMethod
 {
+    public FtbcCalibration(MethodOptions o) : this() { }
+
     public int Batches { get; } = batches >= 1 ? batches : throw new SpikeSharpException($"ftbc needs at least one calibration batch, got {batches}");
     public float Rate { get; } = rate;
 

@@ -16,8 +16,11 @@ namespace SpikeSharp.Conversion.Methods;
 /// y_s the T-level quantizer of z_s + δ_in with spike size θ + δ_th, y_a the ANN's own QCFS output with the
 /// checkpoint's L (the authors hard-code 8 there). Linear layers are not calibrated, as in the authors' code.
 /// </summary>
+[ConversionMethod("parallel", 5)]
 public sealed class ParallelConversion(bool calibrate = false, int? calibrationImages = null) : ConversionMethod
 {
+    public ParallelConversion(MethodOptions o) : this(o.Calibrate) { }
+
     /// <summary>EMA rate of the shifts (the authors' 0.01).</summary>
     public const float ShiftRate = 0.01f;
 

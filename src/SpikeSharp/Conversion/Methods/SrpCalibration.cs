@@ -9,8 +9,11 @@ namespace SpikeSharp.Conversion.Methods;
 /// sample, whose normalized residual v(τ)/θ ≤ 10⁻³ (the ANN would output 0); reset to θ/2 and simulate T counted
 /// steps with those outputs suppressed (the neurons still integrate and reset). Latency τ + T.
 /// </summary>
+[ConversionMethod("srp", 1)]
 public sealed class SrpCalibration(int presimSteps = 4) : ConversionMethod
 {
+    public SrpCalibration(MethodOptions o) : this(o.Presim) { }
+
     /// <summary>Residuals above this (in units of θ) keep a neuron's output on.</summary>
     public const float ResidualEpsilon = 1e-3f;
 

@@ -32,7 +32,7 @@ public static class NirExporter
         var cp = Checkpoint.Load(checkpointDir);
         Converter.Validate(cp.Model);
         var act = cp.Spec.ActivationOrDefault;
-        if (method is BitSerialConversion) BitSerialConversion.CheckLevels(act.Kind == "qcfs" ? act.Levels : -1, steps);
+        method.ValidateModel(act, steps);
         var transform = TransformSpec.ForEval(cp.Spec.InChannels, cp.Spec.Height, cp.Spec.Width, new Normalization(cp.Data.Mean, cp.Data.Std));
         List<Tensors.Tensor>? balancing = null;
         if (act.Kind == "relu")
@@ -42,9 +42,9 @@ public static class NirExporter
             balancing = l.Epoch(0).Select(b => b.Images.Clone()).ToList();
         }
         var snn = Converter.Convert(cp.Model, method.Options with { FoldBatchNorm = true }, balancing, log, method.NeuronFactory);
-        if (method is DualPhaseCalibration)
+        if (method.CalibrationIsExported)
         {
-            if (train == null) throw new SpikeSharpException("dual-phase calibrates initial potentials on training images: pass --data DIR with the training files");
+            if (train == null) throw new SpikeSharpException($"{method.Name} calibrates on training images and the export carries the result: pass --data DIR with the training files");
             var ann = Checkpoint.Load(checkpointDir).Model;
             ann.Eval();
             method.Calibrate(snn, ann, new CalibrationData(train, transform, 64, log), steps);
@@ -106,7 +106,7 @@ public static class NirExporter
         var lost = new List<string>
         {
             "reset by subtraction (v -= θ on a spike): NIR's IF resets to v_reset; kept as metadata reset = 'subtract' on each IF node",
-            "initial membrane potential v(0) = θ/2" + (method is DualPhaseCalibration ? " plus the calibrated per-neuron offsets" : "") +
+            "initial membrane potential v(0) = θ/2" + (method.CalibrationIsExported ? " plus the calibrated per-neuron offsets" : "") +
                 ": NIR nodes have no initial state; kept as metadata v_initial on each IF node",
             $"discrete time: T = {steps} steps of dt = 1 (NIR's IF is the ODE dv/dt = R·I); kept as graph metadata timesteps, dt",
             "direct encoding: the normalized analog image drives the first layer at every step, and the input normalization is not a node; " +
