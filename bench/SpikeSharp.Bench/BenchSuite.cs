@@ -221,7 +221,7 @@ public static class BenchSuite
         // BN folded into the convolutions: one pass less over every [T·B, C, H, W] tensor (the baseline applies BN per step).
         var snn = Converter.Convert(net, new ConversionOptions(FoldBatchNorm: true));
         long spikes = 0, neurons = 0;
-        foreach (var n in snn.Neurons) n.Observer = (_, counts, y) => { spikes += counts.Sum(); neurons += y.Length; };
+        var monitors = snn.Neurons.Select(n => n.Attach((_, counts, y) => { spikes += counts.Sum(); neurons += y.Length; })).ToList();
         var arena = new TensorArena { ReleaseIntermediates = true };
         // As the simulator does: the batch in chunks of Simulator.DefaultMaxRows rows (T·images), one after another.
         int chunk = Math.Max(1, Simulator.DefaultMaxRows / steps);
@@ -237,7 +237,7 @@ public static class BenchSuite
             }
         }
         RunBatch();
-        foreach (var n in snn.Neurons) n.Observer = null;
+        foreach (var m in monitors) m.Dispose();
         double sec = Median(RunBatch, c);
         // Silent input channels are skipped, so the time depends on the firing rate: say what it was.
         return new BenchRow($"snn_{model}_T{steps}", sec, 2.0 * macs * steps * c.Batch / sec / 1e9, c.Batch / sec,

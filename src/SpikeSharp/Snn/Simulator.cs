@@ -142,8 +142,7 @@ public sealed class Simulator
         long wallStart = Stopwatch.GetTimestamp(), simulateTicks = 0, annTicks = 0, compareTicks = 0;
         var index = snn.Neurons.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
         var arena = new TensorArena();
-        foreach (var neuron in snn.Neurons)
-            neuron.Observer = (n, counts, output) =>
+        var monitors = snn.Neurons.Select(neuron => neuron.Attach((n, counts, output) =>
             {
                 // Pre-simulation and calibration runs are extra latency, not counted steps.
                 if (snn.InExtraRun || counts.Length != steps) return;
@@ -158,7 +157,7 @@ public sealed class Simulator
                     annMismatch[i] += mismatches;
                     compareTicks += Stopwatch.GetTimestamp() - compareStart;
                 }
-            };
+            })).ToList();
         try
         {
             foreach (var batch in loader.Epoch(0))
@@ -196,7 +195,7 @@ public sealed class Simulator
         }
         finally
         {
-            foreach (var neuron in snn.Neurons) neuron.Observer = null;
+            foreach (var m in monitors) m.Dispose();
         }
         var activity = snn.Neurons.Select((n, i) => new LayerActivity(n.LayerName, n.Threshold, perImage[i], spikes[i],
             ann != null && images > 0 ? annErr[i] / images : null, ann != null ? annMismatch[i] : null, divergent[i])).ToList();
@@ -214,8 +213,7 @@ public sealed class Simulator
     private static double AnalogMacsPerImageStep(SpikingNetwork snn, Tensor batch, int steps)
     {
         var one = Rows(batch, 0, 1);
-        var observers = snn.Neurons.Select(n => n.Observer).ToList();
-        foreach (var n in snn.Neurons) n.Observer = null;
+        foreach (var n in snn.Neurons) n.MonitorsPaused = true;
         try
         {
             using var counter = OpCounter.StartSpiking(1, steps);
@@ -225,7 +223,7 @@ public sealed class Simulator
         }
         finally
         {
-            for (int i = 0; i < observers.Count; i++) snn.Neurons[i].Observer = observers[i];
+            foreach (var n in snn.Neurons) n.MonitorsPaused = false;
         }
     }
 

@@ -21,8 +21,27 @@ public abstract class SpikingNeuron : Module
     /// <summary>The activation this neuron replaced.</summary>
     public Activation? Source { get; }
 
-    /// <summary>Receives (neuron, spike counts per step summed over the batch, output [T·B, …]) after every Forward.</summary>
-    public Action<SpikingNeuron, long[], Tensor>? Observer { get; set; }
+    private readonly List<Action<SpikingNeuron, long[], Tensor>> _monitors = new();
+
+    /// <summary>The monitors attached (<see cref="Attach"/>), in order.</summary>
+    public IReadOnlyList<Action<SpikingNeuron, long[], Tensor>> Monitors => _monitors;
+
+    /// <summary>While true (a probe run of the simulator), monitors are not called.</summary>
+    internal bool MonitorsPaused { get; set; }
+
+    /// <summary>Attaches a monitor that receives (neuron, spike counts per step summed over the batch, output [T·B, …])
+    /// after every Forward, beside any others (the simulator's counters, a spike raster, a calibration); disposing the
+    /// result detaches it. A monitor may end an extra run by throwing <see cref="SpikingNetwork.StopRun"/>.</summary>
+    public IDisposable Attach(Action<SpikingNeuron, long[], Tensor> monitor)
+    {
+        _monitors.Add(monitor);
+        return new Detacher(this, monitor);
+    }
+
+    private sealed class Detacher(SpikingNeuron neuron, Action<SpikingNeuron, long[], Tensor> monitor) : IDisposable
+    {
+        public void Dispose() => neuron._monitors.Remove(monitor);
+    }
 
     protected SpikingNeuron(string layerName, float threshold, Activation? source)
     {
@@ -79,10 +98,11 @@ public abstract class SpikingNeuron : Module
         return Tensor.Scratch(shape);
     }
 
-    /// <summary>Reports a finished Forward to the op counter and the observer.</summary>
+    /// <summary>Reports a finished Forward to the op counter and the monitors.</summary>
     protected void Emit(long[] counts, Tensor output)
     {
         Autograd.OpCounter.NeuronReached();
-        Observer?.Invoke(this, counts, output);
+        if (MonitorsPaused) return;
+        for (int i = 0; i < _monitors.Count; i++) _monitors[i](this, counts, output);
     }
 }

@@ -129,7 +129,7 @@ public class ConverterTests
         foreach (int steps in new[] { levels, 32, 256 })
         {
             var neuronOut = new List<Tensor>();
-            snn.Neurons[0].Observer = (_, _, y) => neuronOut.Add(y.Clone());
+            snn.Neurons[0].Attach((_, _, y) => neuronOut.Add(y.Clone()));
             snn.Configure(32, steps);
             var y = snn.Run(x, steps);
             var rate = new float[annHidden.Length];
@@ -169,7 +169,7 @@ public class ConverterTests
         var model = ModelFactory.Create(new ModelSpec("resnet20", 1, 8, 8, 10, 0.25f, ActivationSpec.Qcfs(4, 2f)));
         var snn = Converter.Convert(model);
         var fired = new List<string>();
-        foreach (var n in snn.Neurons) n.Observer = (neuron, _, _) => fired.Add(neuron.LayerName);
+        foreach (var n in snn.Neurons) n.Attach((neuron, _, _) => fired.Add(neuron.LayerName));
         snn.Configure(2, 2);
         snn.Run(TestUtil.Random(1, 2, 1, 8, 8), 2);
         Assert.Equal(fired, snn.Neurons.Select(n => n.LayerName));

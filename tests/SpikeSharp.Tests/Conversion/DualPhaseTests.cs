@@ -102,7 +102,7 @@ public class DualPhaseTests
             if (kept == "none") Assert.Null(n.InitialOffset);
             else Assert.Equal(offsets[n].Select(v => (float)v), n.InitialOffset!);
             Assert.Null(n.BeforeRun);      // the stopped runs leave no hook behind
-            Assert.Null(n.Observer);
+            Assert.Empty(n.Monitors);
             Assert.Equal(FireRule.Greater, n.Rule);
         }
         Assert.Equal(before, snn.Model.Parameters().Select(p => p.Value.Data)); // no stage trained weights

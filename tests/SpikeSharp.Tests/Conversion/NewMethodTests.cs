@@ -21,7 +21,7 @@ public class NewMethodTests
         int steps = inputs.Length;
         neuron.Configure(1, steps);
         long[]? counts = null;
-        neuron.Observer = (_, c, _) => counts = c;
+        neuron.Attach((_, c, _) => counts = c);
         var y = neuron.Forward(new Variable(new Tensor(inputs, steps, 1))).Value;
         return (y.Data, counts!);
     }
@@ -209,7 +209,7 @@ public class NewMethodTests
                 (n.Bias, n.BiasChannels) = (b.Data, b.Shape[1]);
             }
         var outputs = new Tensor[snn.Neurons.Count];
-        foreach (var (n, k) in snn.Neurons.Select((n, k) => (n, k))) n.Observer = (_, _, y) => outputs[k] = y.Clone();
+        foreach (var (n, k) in snn.Neurons.Select((n, k) => (n, k))) n.Attach((_, _, y) => outputs[k] = y.Clone());
         var x = f.Get("x");
         int batch = x.Shape[0];
         snn.Configure(batch, steps);

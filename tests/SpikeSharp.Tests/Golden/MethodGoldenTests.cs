@@ -34,13 +34,9 @@ public class MethodGoldenTests
         ConversionMethod method = name == "srp" ? new SrpCalibration(presim) : new CosCalibration(presim);
 
         var outputs = new Tensor?[snn.Neurons.Count];
-        for (int k = 0; k < outputs.Length; k++)
-        {
-            int layer = k;
-            snn.Neurons[k].Observer = (_, _, output) => { if (!snn.InExtraRun) outputs[layer] = output.Clone(); };
-        }
+        var monitors = snn.Neurons.Select((n, layer) => n.Attach((_, _, output) => { if (!snn.InExtraRun) outputs[layer] = output.Clone(); })).ToList();
         var y = method.Simulate(snn, f.Get("x").Clone(), steps);
-        foreach (var n in snn.Neurons) n.Observer = null;
+        foreach (var m in monitors) m.Dispose();
 
         for (int k = 0; k < outputs.Length; k++)
         {

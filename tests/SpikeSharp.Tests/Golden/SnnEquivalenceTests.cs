@@ -102,7 +102,7 @@ public class SnnEquivalenceTests
             (perStep[k], outputs[k]) = (new List<long[]>(), new List<Tensor>());
             int layer = k;
             // The output lives in scratch memory: copy it.
-            snn.Neurons[k].Observer = (_, counts, output) => { perStep[layer].Add((long[])counts.Clone()); outputs[layer].Add(output.Clone()); };
+            snn.Neurons[k].Attach((_, counts, output) => { perStep[layer].Add((long[])counts.Clone()); outputs[layer].Add(output.Clone()); });
         }
         var y = snn.Run(f.Get("x").Clone(), steps);
         Assert.Equal(new[] { steps * Batch, 10 }, y.Shape);

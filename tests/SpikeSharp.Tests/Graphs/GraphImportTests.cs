@@ -47,7 +47,7 @@ public class GraphImportTests
         var paths = Expected.Metadata[name].Split(',');
         Assert.Equal(paths.Order(), snn.Neurons.Select(n => n.LayerName).Order()); // node names are PyTorch's module paths
         var outputs = new Dictionary<string, Tensor>();
-        foreach (var n in snn.Neurons) n.Observer = (neuron, _, y) => outputs[neuron.LayerName] = y.Clone();
+        foreach (var n in snn.Neurons) n.Attach((neuron, _, y) => outputs[neuron.LayerName] = y.Clone());
         int batch = x.Shape[0], steps = 4;
         snn.Configure(batch, steps);
         var y = snn.Run(x.Clone(), steps);

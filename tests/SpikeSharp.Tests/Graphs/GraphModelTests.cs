@@ -81,7 +81,7 @@ public class GraphModelTests
         (float[] Y, List<long[]> Counts, List<bool> Fused) Simulate(SpikingNetwork snn)
         {
             var counts = new List<long[]>();
-            foreach (var n in snn.Neurons) n.Observer = (_, c, _) => counts.Add((long[])c.Clone());
+            foreach (var n in snn.Neurons) n.Attach((_, c, _) => counts.Add((long[])c.Clone()));
             var arena = new TensorArena { ReleaseIntermediates = true };
             using var scope = arena.Activate();
             snn.Configure(x.Shape[0], 4);

@@ -99,7 +99,7 @@ public class OnnxImportTests(ITestOutputHelper output)
         for (int k = 0; k < layers.Length; k++)
         {
             int layer = k;
-            snn.Neurons[k].Observer = (_, _, o) => outputs[layer] = o.Clone(); // scratch memory: copy
+            snn.Neurons[k].Attach((_, _, o) => outputs[layer] = o.Clone()); // scratch memory: copy
         }
         var y = snn.Run(f.Get("x").Clone(), steps);
 

@@ -17,14 +17,14 @@ public class FusionTests
     private static Result Run(SpikingNetwork snn, Tensor x, int steps, bool fuse, bool release)
     {
         var counts = new List<long[]>();
-        foreach (var n in snn.Neurons) n.Observer = (_, c, _) => counts.Add((long[])c.Clone());
+        var monitors = snn.Neurons.Select(n => n.Attach((_, c, _) => counts.Add((long[])c.Clone()))).ToList();
         var arena = new TensorArena { ReleaseIntermediates = release };
         using var scope = arena.Activate();
         snn.Configure(x.Shape[0], steps);
         using var off = fuse ? default(Fusion.Scope?) : Fusion.Off();
         var y = (float[])snn.Run(x, steps).Data.Clone();
         var potentials = snn.IfNeurons.Select(n => (float[])n.Potential!.Clone()).ToList();
-        foreach (var n in snn.Neurons) n.Observer = null;
+        foreach (var m in monitors) m.Dispose();
         return new Result(y, counts, potentials, snn.IfNeurons.Select(n => n.LastCallFused).ToList());
     }
 

@@ -45,19 +45,15 @@ public class SimulatorPropertyTests
     internal static byte[][][] ProductionSpikes(SpikingNetwork snn, ConversionMethod method, Tensor batch, int steps)
     {
         var spikes = new byte[snn.Neurons.Count][][];
-        for (int l = 0; l < snn.Neurons.Count; l++)
+        var monitors = snn.Neurons.Select((n, layer) => n.Attach((_, counts, output) =>
         {
-            int layer = l;
-            snn.Neurons[l].Observer = (_, counts, output) =>
-            {
-                if (snn.InExtraRun) return;
-                int perStep = output.Length / steps;
-                spikes[layer] = Enumerable.Range(0, steps)
-                    .Select(t => output.Data.AsSpan(t * perStep, perStep).ToArray().Select(v => v != 0 ? (byte)1 : (byte)0).ToArray()).ToArray();
-            };
-        }
+            if (snn.InExtraRun) return;
+            int perStep = output.Length / steps;
+            spikes[layer] = Enumerable.Range(0, steps)
+                .Select(t => output.Data.AsSpan(t * perStep, perStep).ToArray().Select(v => v != 0 ? (byte)1 : (byte)0).ToArray()).ToArray();
+        })).ToList();
         try { method.Simulate(snn, batch, steps); }
-        finally { foreach (var n in snn.Neurons) n.Observer = null; }
+        finally { foreach (var m in monitors) m.Dispose(); }
         return spikes;
     }
 

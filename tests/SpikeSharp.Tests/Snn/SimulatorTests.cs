@@ -25,6 +25,22 @@ public class SimulatorTests
     }
 
     [Fact]
+    public void UserMonitorsRunBesideTheSimulatorsAndStayAttached()
+    {
+        var spec = new ModelSpec("cnn-small", 2, 8, 8, 4, 0.25f, ActivationSpec.Qcfs(4, 1f));
+        var snn = Converter.Convert(ModelFactory.Create(spec, seed: 5));
+        var (data, _, transform) = ReferenceNets.Images(3, 6, 2, 8, 4);
+        using var loader = new DataLoader(data, 3, transform, shuffle: false, train: false, seed: 0);
+        long seen = 0, second = 0;
+        using var first = snn.Neurons[0].Attach((_, counts, _) => seen += counts.Sum());
+        using var other = snn.Neurons[0].Attach((_, _, _) => second++);
+        var result = new Simulator().Run(snn, loader, 4);
+        Assert.Equal(result.Layers[0].SpikesByStep.Sum(), seen); // the probe run of the analog MACs is not reported
+        Assert.Equal(2, second); // two batches of 3
+        Assert.Equal(2, snn.Neurons[0].Monitors.Count); // the simulator detached only its own
+    }
+
+    [Fact]
     public void TheRightAnnIsComparedOnEveryLayer()
     {
         // T = L = 4 on the first layer (constant input) is exact; deeper layers may differ, but every layer is compared.

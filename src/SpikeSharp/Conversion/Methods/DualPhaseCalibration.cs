@@ -239,23 +239,19 @@ public sealed class DualPhaseCalibration(int calibrationImages = 1024, int valid
         float[]? sum = null;
         int images = 0;
         var arena = new TensorArena();
-        layer.Observer = (_, _, output) =>
+        using var monitor = layer.Attach((_, _, output) =>
         {
             int per = output.SizeFrom(1), batch = output.Shape[0] / CalibrationSteps;
             sum ??= new float[per];
             for (int r = 0; r < output.Shape[0]; r++) TensorPrimitives.Add(sum, output.Data.AsSpan(r * per, per), sum);
             images += batch;
             throw new SpikingNetwork.StopRun();
-        };
-        try
+        });
+        foreach (var batch in loader.Epoch(0))
         {
-            foreach (var batch in loader.Epoch(0))
-            {
-                using var scope = arena.Activate();
-                snn.RunUntilStopped(batch.Images, CalibrationSteps);
-            }
+            using var scope = arena.Activate();
+            snn.RunUntilStopped(batch.Images, CalibrationSteps);
         }
-        finally { layer.Observer = null; }
         TensorPrimitives.Multiply(sum!, 1f / (images * CalibrationSteps), sum!);
         return sum!;
     }

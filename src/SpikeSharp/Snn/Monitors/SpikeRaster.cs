@@ -12,14 +12,12 @@ public static class SpikeRaster
     {
         var layer = snn.Neurons[snn.Neurons.Count / 2];
         float[]? output = null;
-        layer.Observer = (_, _, y) => output = (float[])y.Data.Clone();
-        try
+        using (layer.Attach((_, _, y) => output = (float[])y.Data.Clone()))
         {
             snn.Configure(1, steps);
             var arena = new TensorArena();
             using (arena.Activate()) snn.Run(image, steps);
         }
-        finally { layer.Observer = null; }
         int n = output!.Length / steps;
         var rows = new JsonArray();
         int stride = Math.Max(1, n / (neurons * 4));
