@@ -71,7 +71,7 @@ public sealed class GraphModel : Module
                 var conv = (Conv2d)At(step.Fused[0]);
                 var bn = step.BatchNorm >= 0 ? At(step.BatchNorm) as BatchNorm : null;
                 if (step.BatchNorm >= 0 && bn is not { IsTraining: false }) break;
-                var addend = step.Addend >= 0 || step.Addend == GraphPlan.GraphInput ? value(step.Addend) : null;
+                var addend = step.Addend != GraphPlan.None ? value(step.Addend) : null;
                 if (addend != null && addend.Shape[0] != inputs[0].Shape[0]) break;
                 return Fusion.RunConvolution(conv, bn, inputs[0], addend, consumer);
             }
@@ -79,7 +79,7 @@ public sealed class GraphModel : Module
                 && At(step.BatchNorm) is BatchNorm bn:
             {
                 // BN → [+ addend] → activation as one op (training and inference).
-                var addend = step.Addend >= 0 || step.Addend == GraphPlan.GraphInput ? value(step.Addend) : null;
+                var addend = step.Addend != GraphPlan.None ? value(step.Addend) : null;
                 return act.ForwardAfterBatchNorm(bn, inputs[0], addend);
             }
         }
@@ -93,7 +93,7 @@ public sealed class GraphModel : Module
     private Variable RunUnfused(GraphPlan.Step step, Variable[] inputs, Func<int, Variable> value)
     {
         var y = inputs[0];
-        Variable? Addend() => step.Addend >= 0 || step.Addend == GraphPlan.GraphInput ? value(step.Addend) : null;
+        Variable? Addend() => step.Addend != GraphPlan.None ? value(step.Addend) : null;
         foreach (int node in step.Fused)
         {
             var module = At(node);

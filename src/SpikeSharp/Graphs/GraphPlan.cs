@@ -15,13 +15,17 @@ namespace SpikeSharp.Graphs;
 /// </summary>
 internal sealed class GraphPlan
 {
+    /// <summary>The image, as a source.</summary>
     public const int GraphInput = -1;
+
+    /// <summary>No such node (a step without BN, addend or consumer).</summary>
+    public const int None = -2;
 
     public enum FusionKind { None, ConvolutionInto, NormalizationInto }
 
     /// <summary>One step: it computes node <see cref="Node"/> (the last of <see cref="Fused"/> when fused) from
     /// <see cref="Inputs"/> (node indices, <see cref="GraphInput"/> for the image).</summary>
-    public sealed record Step(int Node, int[] Inputs, FusionKind Fusion = FusionKind.None, int[]? FusedNodes = null, int BatchNorm = -2, int Addend = -2, int Consumer = -2)
+    public sealed record Step(int Node, int[] Inputs, FusionKind Fusion = FusionKind.None, int[]? FusedNodes = null, int BatchNorm = None, int Addend = None, int Consumer = None)
     {
         /// <summary>The nodes a fused step stands for, in order.</summary>
         public int[] Fused => FusedNodes ?? [Node];
@@ -44,24 +48,20 @@ internal sealed class GraphPlan
         int n = graph.Nodes.Count;
         int Source(string name) => name == graph.InputName ? GraphInput : graph.Index[name];
         var inputs = graph.Nodes.Select(node => node.Inputs.Select(Source).ToList()).ToArray();
-        var order = Enumerable.Range(0, n).ToList();
         OutputNode = graph.Index[graph.Output];
 
-        // 1. Which values are spikes in the SNN (activation outputs, and what only reshapes or pools them).
+        // 1. Which values are spikes in the SNN (activation outputs, and what only pools, reshapes or joins them).
         var spikes = new bool[n];
-        foreach (int i in order)
+        for (int i = 0; i < n; i++)
             spikes[i] = IsActivation(i) || graph.Nodes[i].Op is "avgpool2d" or "maxpool2d" or "globalavgpool" or "flatten" or "dropout" or "identity" or "concat"
                 && inputs[i].Any(s => s >= 0 && spikes[s]);
-        MaxPoolsOnSpikes = order.Where(i => graph.Nodes[i].Op == "maxpool2d" && inputs[i][0] >= 0 && spikes[inputs[i][0]]).ToList();
+        MaxPoolsOnSpikes = Enumerable.Range(0, n).Where(i => graph.Nodes[i].Op == "maxpool2d" && inputs[i][0] >= 0 && spikes[inputs[i][0]]).ToList();
 
-        // 2. Fusion.
-        var position = new int[n];
-        for (int p = 0; p < n; p++) position[order[p]] = p;
-        bool Before(int source, int node) => source == GraphInput || position[source] < position[node];
+        // 2. Fusion (nodes run in graph order, so a source is ready for node i when its index is lower).
         int? OnlyReader(int node) => node != OutputNode && Readers(inputs, node) is [var r] ? r : null;
         var steps = new List<Step>();
         var absorbed = new HashSet<int>();
-        foreach (int i in order)
+        for (int i = 0; i < n; i++)
         {
             if (absorbed.Contains(i)) continue;
             var node = graph.Nodes[i];
@@ -69,17 +69,17 @@ internal sealed class GraphPlan
             bool dense = node.Op == "conv2d" && node.Int("groups", 1) == 1 && node.Int("dilation", 1) == 1;
             if (dense || node.Op == "batchnorm")
             {
-                int bn = -2;
+                int bn = None;
                 var next = OnlyReader(i);
                 if (dense && next is { } b && graph.Nodes[b].Op == "batchnorm") { bn = b; next = OnlyReader(b); }
                 if (node.Op == "batchnorm") bn = i;
                 var chain = new List<int> { i };
                 if (bn >= 0 && bn != i) chain.Add(bn);
-                int addend = -2;
+                int addend = None;
                 if (next is { } add && graph.Nodes[add].Op == "add")
                 {
                     int other = inputs[add][0] == (bn >= 0 ? bn : i) ? inputs[add][1] : inputs[add][0];
-                    if (Before(other, i) && other != (bn >= 0 ? bn : i)) { addend = other; chain.Add(add); next = OnlyReader(add); }
+                    if (other < i) { addend = other; chain.Add(add); next = OnlyReader(add); }
                     else next = null;
                 }
                 if (next is { } act && IsActivation(act) && (dense || bn >= 0))
@@ -99,7 +99,7 @@ internal sealed class GraphPlan
         // 3. Liveness.
         var byNode = steps.ToDictionary(s => s.Node);
         foreach (var s in steps)
-            foreach (int source in s.Addend >= 0 || s.Addend == GraphInput ? [.. s.Inputs, s.Addend] : s.Inputs)
+            foreach (int source in s.Addend != None ? [.. s.Inputs, s.Addend] : s.Inputs)
             {
                 s.Releases.Add(source);
                 if (source >= 0) byNode[source].Uses++;
