@@ -52,6 +52,8 @@ public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32,
             if (Graph == null) throw new SpikeSharpException("a graph model needs its graph (--graph FILE, or the checkpoint's model.json)");
             if (Graph.InputShape[0] != InChannels || Graph.InputShape[1] != Height || Graph.InputShape[2] != Width || Graph.Classes != Classes)
                 throw new SpikeSharpException($"the graph takes {string.Join("x", Graph.InputShape)} and gives {Graph.Classes} classes; the model needs {InChannels}x{Height}x{Width} and {Classes}");
+            if (InChannels > MaxChannels || Height > MaxSide || Width > MaxSide)
+                throw new SpikeSharpException($"invalid graph input {InChannels}x{Height}x{Width}; expected 1..{MaxChannels} channels and sides of 1..{MaxSide}");
             if (Graph.LargestWeightCount() > MaxWeightCount)
                 throw new SpikeSharpException($"the graph needs a weight tensor of {Graph.LargestWeightCount()} elements; expected at most {MaxWeightCount}");
             Activation?.Validate();
