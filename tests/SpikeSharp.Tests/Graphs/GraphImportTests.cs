@@ -128,6 +128,33 @@ public class GraphImportTests
         Assert.Contains("--graph FILE", e.Message);
     }
 
+    [Theory]
+    [InlineData("dwsep", 1, 28, 28, 800)]
+    [InlineData("inception", 3, 32, 32, 300)]
+    public void Fuzz_MutatedFilesImportAsGraphsOrFailCleanly(string name, int c, int h, int w, int cases)
+    {
+        var valid = File.ReadAllBytes(Fixture(name + ".onnx"));
+        var rng = new Random(99);
+        int rejected = 0;
+        for (int k = 0; k < cases; k++)
+        {
+            var bytes = SpikeSharp.Tests.Interop.OnnxImportTests.Mutate(valid, rng, out string how);
+            try
+            {
+                var (graph, source) = OnnxGraphImport.Read(bytes, "fuzz.onnx", c, h, w);
+                var (model, _) = ModelImport.Build(ModelSpec.For(graph), source, null);
+                model.Eval();
+                model.Forward(new Variable(new Tensor(1, c, h, w)));
+            }
+            catch (SpikeSharpException) { rejected++; }
+            catch (Exception e)
+            {
+                throw new Xunit.Sdk.XunitException($"{name} case {k} ({how}): {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+            }
+        }
+        Assert.True(rejected > cases / 10, $"{name}: only {rejected} of {cases} mutations rejected; are they reaching the importer?");
+    }
+
     [Fact]
     public void UnsupportedOpsAreListedTogether()
     {

@@ -433,7 +433,7 @@ public class OnnxImportTests(ITestOutputHelper output)
         Assert.True(rejected > cases / 10, $"{file}: only {rejected} of {cases} mutations rejected; are they reaching the importer?");
     }
 
-    private static byte[] Mutate(byte[] valid, Random rng, out string how)
+    internal static byte[] Mutate(byte[] valid, Random rng, out string how)
     {
         var b = (byte[])valid.Clone();
         int kind = rng.Next(5), at = rng.Next(b.Length);
