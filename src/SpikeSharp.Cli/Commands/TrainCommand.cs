@@ -55,6 +55,7 @@ internal static class TrainCommand
             if ((r.GetValue(model) == null) == (r.GetValue(graphFile) == null))
                 throw new SpikeSharpException("give --model NAME (a built-in) or --graph FILE (your own network), one of them");
             var graph = r.GetValue(graphFile) is { } gf ? Graphs.Graph.Load(gf) : null;
+            if (graph is { Name: "graph" }) graph = graph.Named(Path.GetFileNameWithoutExtension(r.GetValue(graphFile)!));
             // A graph keeps its own activation nodes unless the recipe names one.
             bool recipeActivation = r.GetValue(preset) != null || r.GetValue(activation) != null || r.GetValue(levels) != null || r.GetValue(lambdaInit) != null;
             var p = r.GetValue(preset) is { } pn ? TrainPresets.Get(pn) : null;

@@ -47,7 +47,8 @@ public sealed class ConversionEvaluator
         transform.Validate(Test);
         var test = Shard is { } shard ? shard.Of(Test) : Test;
         using var loader = new DataLoader(test, BatchSize, transform, shuffle: false, train: false, seed: 0);
-        Log?.Invoke($"ANN: {annCheckpoint.Spec.Name}, {test.Count} test images" + (Shard is { } sh ? $" (shard {sh} of {Test.Count})" : ""));
+        string model = annCheckpoint.Spec.Graph?.Name ?? annCheckpoint.Spec.Name;
+        Log?.Invoke($"ANN: {model}, {test.Count} test images" + (Shard is { } sh ? $" (shard {sh} of {Test.Count})" : ""));
         long annCorrect = (long)Math.Round(Evaluation.Accuracy(ann, loader) * test.Count);
         long macs = MacsPerImage(annCheckpoint);
         var reports = new List<SnnReport>();
@@ -74,7 +75,7 @@ public sealed class ConversionEvaluator
             string calData = calImages > 0 ? "training split" : "none";
             reports.Add(SnnReport.From(method, calImages, calData, runs, timesteps, Energy, sw.Elapsed.TotalSeconds, depth: snn.Neurons.Count));
         }
-        return new EvaluationReport(annCheckpoint.Spec.Name, annCheckpoint.Data.Dataset, test.Count, test.Count == 0 ? 0 : (double)annCorrect / test.Count,
+        return new EvaluationReport(model, annCheckpoint.Data.Dataset, test.Count, test.Count == 0 ? 0 : (double)annCorrect / test.Count,
             macs, Energy, reports, CheckpointDir, loader.Statistics)
         {
             AnnCorrect = annCorrect,

@@ -39,6 +39,9 @@ public sealed class Graph
     public const string Format = "spikesharp-graph";
     public const int Version = 1;
 
+    /// <summary>What reports call the network (the ONNX file's or graph file's name); "graph" when unnamed.</summary>
+    public string Name { get; init; } = "graph";
+
     public string InputName { get; }
     public IReadOnlyList<int> InputShape { get; }
     public IReadOnlyList<GraphNode> Nodes { get; }
@@ -115,6 +118,9 @@ public sealed class Graph
         return largest;
     }
 
+    /// <summary>This graph under another name.</summary>
+    public Graph Named(string name) => new(InputName, InputShape.ToArray(), Nodes, Output, new Dictionary<string, int[]>(Shapes)) { Name = name };
+
     /// <summary>The nodes that read <paramref name="name"/>.</summary>
     public IEnumerable<GraphNode> Consumers(string name) => Nodes.Where(n => n.Inputs.Contains(name));
 
@@ -132,6 +138,7 @@ public sealed class Graph
         {
             ["format"] = Format,
             ["version"] = Version,
+            ["name"] = Name,
             ["input"] = new JsonObject { ["name"] = InputName, ["shape"] = new JsonArray(InputShape.Select(d => (JsonNode)d).ToArray()) },
             ["nodes"] = nodes,
             ["output"] = Output,
@@ -181,7 +188,8 @@ public sealed class Graph
                 }
                 nodes.Add(new GraphNode(name, op, inputs, attrs));
             }
-            return Create(shape, nodes, o["output"]?.GetValue<string>(), input["name"]?.GetValue<string>() ?? "input");
+            var graph = Create(shape, nodes, o["output"]?.GetValue<string>(), input["name"]?.GetValue<string>() ?? "input");
+            return o["name"]?.GetValue<string>() is { Length: > 0 } graphName ? graph.Named(graphName) : graph;
         }
         catch (InvalidFileException) { throw; }
         catch (SpikeSharpException e) { throw new InvalidFileException(path, e.Message, e); }

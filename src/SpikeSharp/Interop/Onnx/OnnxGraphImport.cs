@@ -108,7 +108,7 @@ public static class OnnxGraphImport
             nodes.Add(node);
         }
         Graph graph;
-        try { graph = Graph.Create([channels, height, width], nodes); }
+        try { graph = Graph.Create([channels, height, width], nodes).Named(Path.GetFileNameWithoutExtension(path)); }
         catch (SpikeSharpException e) { throw new InvalidFileException(path, e.Message, e); }
         notes.Add($"imported as a {graph}");
         return (graph, new ImportedTensors(path, "onnx", tensors, levels.Count == 1 ? levels[0] : null, notes));
