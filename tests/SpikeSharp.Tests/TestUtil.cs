@@ -20,6 +20,21 @@ public static class TestUtil
 
     public static Tensor Random(int seed, params int[] shape) => RandomRange(seed, -1f, 1f, shape);
 
+    /// <summary>Gives every BN of <paramref name="model"/> non-trivial statistics: γ in [0.5, 1.5), β in
+    /// [−<paramref name="betaShift"/>, 1 − betaShift), μ in [−0.5, 0.5), var in [0.5, 1.5), drawn per channel in module order.</summary>
+    public static void RandomizeBatchNorm(SpikeSharp.Nn.Module model, int seed, float betaShift = 0.5f)
+    {
+        var rng = new Random(seed);
+        foreach (var bn in model.NamedModules().Select(m => m.Value).OfType<SpikeSharp.Nn.BatchNorm>())
+            for (int c = 0; c < bn.Channels; c++)
+            {
+                bn.Weight.Value.Data[c] = 0.5f + rng.NextSingle();
+                bn.Bias.Value.Data[c] = rng.NextSingle() - betaShift;
+                bn.RunningMean.Data[c] = rng.NextSingle() - 0.5f;
+                bn.RunningVar.Data[c] = 0.5f + rng.NextSingle();
+            }
+    }
+
     public static Tensor RandomRange(int seed, float lo, float hi, params int[] shape)
     {
         var rng = new Random(seed);

@@ -11,18 +11,7 @@ namespace SpikeSharp.Tests.Conversion;
 /// <summary>Spec §8(c) cases 5 and 12, conversion bookkeeping and bad input.</summary>
 public class ConverterTests
 {
-    private static void RandomizeBatchNorm(Module m, int seed)
-    {
-        var rng = new Random(seed);
-        foreach (var (_, bn) in m.NamedModules().Where(x => x.Value is BatchNorm).Select(x => (x.Key, (BatchNorm)x.Value)))
-            for (int c = 0; c < bn.Channels; c++)
-            {
-                bn.Weight.Value.Data[c] = 0.5f + rng.NextSingle();
-                bn.Bias.Value.Data[c] = rng.NextSingle() - 0.5f;
-                bn.RunningMean.Data[c] = rng.NextSingle() - 0.5f;
-                bn.RunningVar.Data[c] = 0.5f + rng.NextSingle();
-            }
-    }
+    private static void RandomizeBatchNorm(Module m, int seed) => TestUtil.RandomizeBatchNorm(m, seed);
 
     [Fact]
     public void Case5_FoldingBatchNormKeepsOutputs()

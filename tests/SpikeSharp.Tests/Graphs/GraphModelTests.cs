@@ -15,18 +15,7 @@ namespace SpikeSharp.Tests.Graphs;
 
 public class GraphModelTests
 {
-    private static void RandomizeBatchNorm(Module net, int seed)
-    {
-        var rng = new Random(seed);
-        foreach (var bn in net.NamedModules().Select(m => m.Value).OfType<BatchNorm>())
-            for (int c = 0; c < bn.Channels; c++)
-            {
-                bn.Weight.Value.Data[c] = 0.5f + rng.NextSingle();
-                bn.Bias.Value.Data[c] = rng.NextSingle() - 0.3f;
-                bn.RunningMean.Data[c] = rng.NextSingle() - 0.5f;
-                bn.RunningVar.Data[c] = 0.5f + rng.NextSingle();
-            }
-    }
+    private static void RandomizeBatchNorm(Module net, int seed) => TestUtil.RandomizeBatchNorm(net, seed, betaShift: 0.3f);
 
     /// <summary>A built-in model and its graph twin holding the same tensors.</summary>
     private static (Module BuiltIn, GraphModel Graph, Tensor X) Twins(string name, int size, float width)

@@ -38,15 +38,7 @@ public class FusionTests
         // 16×16 ResNet-20 maps reach 4×4 (the im2col path) and VGG's 32×32 reach 2×2: every kernel's epilogue runs.
         int size = model == "vgg16" ? 32 : 16, steps = 3, batch = 5;
         var net = ModelFactory.Create(new ModelSpec(model, 3, size, size, 10, 0.25f, ActivationSpec.Qcfs(4, 1f)), seed: 4);
-        var rng = new Random(9);
-        foreach (var bn in net.NamedModules().Select(m => m.Value).OfType<BatchNorm>())
-            for (int c = 0; c < bn.Channels; c++)
-            {
-                bn.Weight.Value.Data[c] = 0.5f + rng.NextSingle();
-                bn.Bias.Value.Data[c] = rng.NextSingle() - 0.3f;
-                bn.RunningMean.Data[c] = rng.NextSingle() - 0.5f;
-                bn.RunningVar.Data[c] = 0.5f + rng.NextSingle();
-            }
+        TestUtil.RandomizeBatchNorm(net, 9, betaShift: 0.3f);
         var snn = Converter.Convert(net, new ConversionOptions(FoldBatchNorm: foldBatchNorm));
         var x = new Tensor(TestUtil.Random(2, batch * 3 * size * size).Data, batch, 3, size, size);
         int k = 0;

@@ -38,7 +38,7 @@ public static class OnnxGraphImport
         var nodes = new List<GraphNode>();
         var tensors = new Dictionary<string, Tensor>();
         string Input(OnnxLayer layer) => layer is OnnxInputLayer ? "input" : nodeOf[layer];
-        foreach (var layer in Order(read.Layers[^1]))
+        foreach (var layer in OnnxGraphReader.Linearize(read.Layers[^1], shallowFirst: true))
         {
             var inputs = layer.Inputs.Select(Input).ToArray();
             GraphNode node;
@@ -112,27 +112,6 @@ public static class OnnxGraphImport
         catch (SpikeSharpException e) { throw new InvalidFileException(path, e.Message, e); }
         notes.Add($"imported as a {graph}");
         return (graph, new ImportedTensors(path, "onnx", tensors, levels.Count == 1 ? levels[0] : null, notes));
-    }
-
-    /// <summary>Layers in an order that respects their inputs, each input's branch complete before the next, the
-    /// shallower branch first: a residual block's shortcut is then ready when its main branch's last convolution runs
-    /// (so the add fuses into it, as in the built-in blocks).</summary>
-    private static List<OnnxLayer> Order(OnnxLayer output)
-    {
-        var order = new List<OnnxLayer>();
-        var visited = new HashSet<OnnxLayer>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<(OnnxLayer Layer, bool Done)>();
-        stack.Push((output, false));
-        while (stack.Count > 0)
-        {
-            var (layer, done) = stack.Pop();
-            if (done) { if (layer is not OnnxInputLayer) order.Add(layer); continue; }
-            if (!visited.Add(layer)) continue;
-            stack.Push((layer, true));
-            foreach (var input in layer.Inputs.OrderByDescending(l => l.Depth))
-                if (!visited.Contains(input)) stack.Push((input, false));
-        }
-        return order;
     }
 
     /// <summary>Node names from the exporter's: a parameter's name (<c>features.0.weight</c> → <c>features.0</c>) or

@@ -50,6 +50,31 @@ internal static class OnnxGraphReader
         return new Interpreter(path, graph, opset, [channels, height, width]).Run();
     }
 
+    /// <summary>Execution order of the layers: post-order from the output, each input's branch complete before the next.
+    /// By default the deeper input of an add comes first, so a residual block lists its main branch before its
+    /// shortcut, as the built-in models run them (the <c>--arch</c> mapper walks them in that order);
+    /// <paramref name="shallowFirst"/> puts the shortcut first, so it is ready when the main branch's last convolution
+    /// runs (a graph then fuses the add into it).</summary>
+    internal static List<OnnxLayer> Linearize(OnnxLayer last, bool shallowFirst = false)
+    {
+        var order = new List<OnnxLayer>();
+        var visited = new HashSet<OnnxLayer>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(OnnxLayer Layer, bool Done)>();
+        stack.Push((last, false));
+        while (stack.Count > 0)
+        {
+            var (layer, done) = stack.Pop();
+            if (done) { if (layer is not OnnxInputLayer) order.Add(layer); continue; }
+            if (!visited.Add(layer)) continue;
+            stack.Push((layer, true));
+            // The stack pops the last pushed input first.
+            var inputs = shallowFirst ? layer.Inputs.OrderByDescending(l => l.Depth) : layer.Inputs.OrderBy(l => l.Depth);
+            foreach (var input in inputs)
+                if (!visited.Contains(input)) stack.Push((input, false));
+        }
+        return order;
+    }
+
     internal static string NodeName(NodeProto n, int index) => n.Name.Length > 0 ? n.Name : $"#{index} {n.OpType}";
 
     private abstract record Value;
@@ -132,26 +157,6 @@ internal static class OnnxGraphReader
                 if (dims[d].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[d].DimValue != inputShape[d - 1])
                     throw new InvalidFileException(path, $"graph input '{input.Name}' has shape [N,{string.Join(",", dims.Skip(1).Select(x => x.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? x.DimValue.ToString() : "?"))}]" +
                         $" but the model is imported for {string.Join("x", inputShape)}; give --input-shape CxHxW");
-        }
-
-        /// <summary>Execution order of the layers: post-order from the output, the deeper input of an add first, so
-        /// a residual block lists its main branch before its shortcut, as the built-in models run them.</summary>
-        private static List<OnnxLayer> Linearize(OnnxLayer last)
-        {
-            var order = new List<OnnxLayer>();
-            var visited = new HashSet<OnnxLayer>(ReferenceEqualityComparer.Instance);
-            var stack = new Stack<(OnnxLayer Layer, bool Done)>();
-            stack.Push((last, false));
-            while (stack.Count > 0)
-            {
-                var (layer, done) = stack.Pop();
-                if (done) { if (layer is not OnnxInputLayer) order.Add(layer); continue; }
-                if (!visited.Add(layer)) continue;
-                stack.Push((layer, true));
-                foreach (var input in layer.Inputs.OrderBy(l => l.Depth))
-                    if (!visited.Contains(input)) stack.Push((input, false));
-            }
-            return order;
         }
 
         private InvalidFileException Error(NodeProto n, string problem) =>
