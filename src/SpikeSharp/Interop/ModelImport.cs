@@ -91,12 +91,21 @@ public static class ModelImport
         return new ActivationSpec("qcfs", resolved);
     }
 
+    private static ActivationSpec? GraphActivation(ImportedTensors source, int? levels)
+    {
+        if (levels is not { } l) return null;
+        if (l < 1) throw new SpikeSharpException($"--levels must be ≥ 1, got {l}");
+        if (source.Levels is { } fileL && fileL != l) throw new SpikeSharpException($"{source.Path}: --levels {l} contradicts L = {fileL} recovered from the file");
+        return new ActivationSpec("qcfs", l);
+    }
+
     /// <summary>Builds <paramref name="spec"/> with the activation inferred from the source and loads the tensors
     /// strictly; the error lists every missing, unexpected and mis-shaped key.</summary>
     public static (Module Model, ModelSpec Spec) Build(ModelSpec spec, ImportedTensors source, int? levels)
     {
         var canonical = Canonicalize(source.Tensors);
-        spec = spec with { Activation = InferActivation(source, canonical, levels) };
+        // A graph's activation nodes say their own kind (and an ONNX file their λ and L); --levels makes them all QCFS L.
+        spec = spec with { Activation = spec.Graph != null ? GraphActivation(source, levels) : InferActivation(source, canonical, levels) };
         spec.Validate();
         var model = ModelFactory.Create(spec);
         try { model.LoadStateDict(canonical); }

@@ -101,6 +101,26 @@ public class GraphImportTests
     }
 
     [Fact]
+    public void EachActivationNodeKeepsItsKind_AReluHeadOnQcfsFeaturesRoundTrips()
+    {
+        var g = new GraphBuilder(1, 8, 8);
+        var x = g.Activation("act1", g.Conv("conv1", g.Input, 4, 3, padding: 1), "qcfs", 8, 2f);
+        x = g.Activation("act2", g.Linear("fc1", g.Flatten("flat", x), 16), "relu");
+        var model = new GraphModel(g.Build(g.Linear("fc2", x, 3)));
+        using var tmp = new Interop.TempDirectory();
+        OnnxExporter.Export(model, ModelSpec.For(model.Graph), tmp.Combine("mixed.onnx"));
+        var (spec, source) = ModelImport.ReadGraph(tmp.Combine("mixed.onnx"), 1, 8, 8);
+        var (again, full) = ModelImport.Build(spec, source, null);
+        Assert.Null(full.Activation); // no override: the nodes say their kinds
+        Assert.Equal(["qcfs", "relu"], ((GraphModel)again).Graph.Nodes.Where(n => GraphOps.Get(n).IsActivation).Select(n => n.Op));
+        Assert.Equal(8, ((GraphModel)again).Graph.Nodes.First(n => n.Op == "qcfs").Int("levels", 0));
+        var input = new Variable(TestUtil.Random(3, 2, 1, 8, 8));
+        model.Eval();
+        again.Eval();
+        TestUtil.AssertClose(model.Forward(input).Value.Data, again.Forward(input).Value.Data, atol: 1e-5, what: "mixed activations");
+    }
+
+    [Fact]
     public void NirExportsAGraphOrNamesTheNodeNirCannotExpress()
     {
         var (dwsep, dwSpec, _) = Import("dwsep", 1, 28, 28);

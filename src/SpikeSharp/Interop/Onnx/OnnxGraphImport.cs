@@ -25,13 +25,11 @@ public static class OnnxGraphImport
     {
         var read = OnnxGraphReader.Read(bytes, path, channels, height, width);
         var notes = new List<string>(read.Notes);
+        // Each activation node keeps its own kind, λ and L (a graph may mix them, e.g. a ReLU head on QCFS features).
         var acts = read.Layers.OfType<OnnxActivationLayer>().ToList();
-        var kinds = acts.Select(a => a.Kind).Distinct().ToList();
-        if (kinds.Count > 1)
-            throw new InvalidFileException(path, $"mixes activation kinds ({string.Join(", ", kinds)}); e.g. {acts.First(a => a.Kind == kinds[0]).Describe} and {acts.First(a => a.Kind == kinds[1]).Describe}");
         var levels = acts.Where(a => a.Levels != null).Select(a => a.Levels!.Value).Distinct().ToList();
-        if (levels.Count > 1) throw new InvalidFileException(path, $"QCFS layers disagree on the levels L ({string.Join(", ", levels)})");
-        if (kinds is ["qcfs"]) notes.Add($"recovered QCFS L = {levels[0]} and λ of {acts.Count} activation layers from the graph constants");
+        foreach (var kind in acts.GroupBy(a => a.Kind))
+            notes.Add($"{kind.Count()} {kind.Key} activation layer(s)" + (kind.Key == "qcfs" ? $", λ and L = {string.Join("/", kind.Select(a => a.Levels).Distinct())} from the graph constants" : ""));
 
         var names = new Names();
         var nodeOf = new Dictionary<OnnxLayer, string>(ReferenceEqualityComparer.Instance);
