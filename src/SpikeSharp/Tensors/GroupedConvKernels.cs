@@ -31,6 +31,17 @@ public sealed record GroupedConvGeometry(int N, int InChannels, int H, int W, in
 /// </summary>
 public static class GroupedConvKernels
 {
+    /// <summary>The output columns [c0, c1) whose input column for kernel column <paramref name="kw"/> lies inside the
+    /// image: the rows of one tap then run as contiguous spans (vectorized for stride 1).</summary>
+    private static (int C0, int C1) Columns(GroupedConvGeometry g, int kw, int ow)
+    {
+        int shift = kw * g.Dilation - g.Padding; // input column = c·stride + shift
+        int c0 = shift >= 0 ? 0 : (-shift + g.Stride - 1) / g.Stride;
+        int c1 = Math.Min(ow, (g.W - 1 - shift) / g.Stride + 1);
+        if (g.W - 1 - shift < 0) c1 = 0;
+        return (c0, Math.Max(c0, c1));
+    }
+
     /// <summary>y = conv(x, w) + b.</summary>
     public static void Forward(GroupedConvGeometry g, float[] x, float[] w, float[]? b, float[] y)
     {
@@ -47,15 +58,16 @@ public static class GroupedConvKernels
                     for (int kw = 0; kw < k; kw++)
                     {
                         float wv = w[((o * g.InPerGroup + i) * k + kh) * k + kw];
+                        var (c0, c1) = Columns(g, kw, ow);
                         for (int r = 0; r < oh; r++)
                         {
                             int ih = r * g.Stride - g.Padding + kh * g.Dilation;
-                            if ((uint)ih >= (uint)g.H) continue;
-                            for (int c = 0; c < ow; c++)
-                            {
-                                int iw = c * g.Stride - g.Padding + kw * g.Dilation;
-                                if ((uint)iw < (uint)g.W) plane[r * ow + c] += wv * input[ih * g.W + iw];
-                            }
+                            if ((uint)ih >= (uint)g.H || c0 >= c1) continue;
+                            int iw0 = c0 * g.Stride - g.Padding + kw * g.Dilation;
+                            var outRow = plane.Slice(r * ow + c0, c1 - c0);
+                            if (g.Stride == 1) TensorPrimitives.MultiplyAdd(input.Slice(ih * g.W + iw0, c1 - c0), wv, outRow, outRow);
+                            else
+                                for (int c = 0; c < outRow.Length; c++) outRow[c] += wv * input[ih * g.W + iw0 + c * g.Stride];
                         }
                     }
             }
@@ -79,15 +91,20 @@ public static class GroupedConvKernels
                     for (int kw = 0; kw < k; kw++)
                     {
                         float wv = w[((o * g.InPerGroup + i) * k + kh) * k + kw];
+                        var (c0, c1) = Columns(g, kw, ow);
                         for (int r = 0; r < oh; r++)
                         {
                             int ih = r * g.Stride - g.Padding + kh * g.Dilation;
-                            if ((uint)ih >= (uint)g.H) continue;
-                            for (int col = 0; col < ow; col++)
+                            if ((uint)ih >= (uint)g.H || c0 >= c1) continue;
+                            int iw0 = c0 * g.Stride - g.Padding + kw * g.Dilation;
+                            var gradRow = grad.Slice(r * ow + c0, c1 - c0);
+                            if (g.Stride == 1)
                             {
-                                int iw = col * g.Stride - g.Padding + kw * g.Dilation;
-                                if ((uint)iw < (uint)g.W) plane[ih * g.W + iw] += wv * grad[r * ow + col];
+                                var inRow = plane.Slice(ih * g.W + iw0, c1 - c0);
+                                TensorPrimitives.MultiplyAdd(gradRow, wv, inRow, inRow);
                             }
+                            else
+                                for (int col = 0; col < gradRow.Length; col++) plane[ih * g.W + iw0 + col * g.Stride] += wv * gradRow[col];
                         }
                     }
             }
@@ -112,15 +129,16 @@ public static class GroupedConvKernels
                         for (int kw = 0; kw < k; kw++)
                         {
                             double sum = 0;
+                            var (c0, c1) = Columns(g, kw, ow);
                             for (int r = 0; r < oh; r++)
                             {
                                 int ih = r * g.Stride - g.Padding + kh * g.Dilation;
-                                if ((uint)ih >= (uint)g.H) continue;
-                                for (int col = 0; col < ow; col++)
-                                {
-                                    int iw = col * g.Stride - g.Padding + kw * g.Dilation;
-                                    if ((uint)iw < (uint)g.W) sum += grad[r * ow + col] * input[ih * g.W + iw];
-                                }
+                                if ((uint)ih >= (uint)g.H || c0 >= c1) continue;
+                                int iw0 = c0 * g.Stride - g.Padding + kw * g.Dilation;
+                                var gradRow = grad.Slice(r * ow + c0, c1 - c0);
+                                if (g.Stride == 1) sum += TensorPrimitives.Dot(gradRow, input.Slice(ih * g.W + iw0, c1 - c0));
+                                else
+                                    for (int col = 0; col < gradRow.Length; col++) sum += gradRow[col] * input[ih * g.W + iw0 + col * g.Stride];
                             }
                             gw[((o * g.InPerGroup + i) * k + kh) * k + kw] += (float)sum;
                         }
