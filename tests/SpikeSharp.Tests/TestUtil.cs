@@ -20,6 +20,31 @@ public static class TestUtil
 
     public static Tensor Random(int seed, params int[] shape) => RandomRange(seed, -1f, 1f, shape);
 
+    /// <summary>How many neurons' unit-spike counts over <paramref name="steps"/> steps (Σ_t round(|output|/unit), a
+    /// signed spike counting one) differ from <paramref name="expected"/>; the output is [T·B, …], step-major.</summary>
+    public static int SpikeCountMismatches(Tensor expected, Tensor output, int steps, float unit)
+    {
+        int per = expected.Length, mismatches = 0;
+        if ((long)per * steps != output.Length) throw new Xunit.Sdk.XunitException($"{output.Length} outputs over {steps} steps, expected {per} neurons");
+        for (int i = 0; i < per; i++)
+        {
+            float count = 0;
+            for (int t = 0; t < steps; t++) count += MathF.Round(MathF.Abs(output.Data[t * per + i]) / unit);
+            if (count != expected.Data[i]) mismatches++;
+        }
+        return mismatches;
+    }
+
+    /// <summary>The SNN's output [T·B, K] averaged over the steps: [B, K].</summary>
+    public static float[] MeanOverSteps(Tensor output, int steps)
+    {
+        int n = output.Length / steps;
+        var mean = new float[n];
+        for (int t = 0; t < steps; t++) TensorPrimitives.Add(mean, output.Data.AsSpan(t * n, n), mean);
+        TensorPrimitives.Multiply(mean, 1f / steps, mean);
+        return mean;
+    }
+
     /// <summary>Gives every BN of <paramref name="model"/> non-trivial statistics: γ in [0.5, 1.5), β in
     /// [−<paramref name="betaShift"/>, 1 − betaShift), μ in [−0.5, 0.5), var in [0.5, 1.5), drawn per channel in module order.</summary>
     public static void RandomizeBatchNorm(SpikeSharp.Nn.Module model, int seed, float betaShift = 0.5f)

@@ -217,20 +217,11 @@ public class NewMethodTests
         for (int k = 0; k < outputs.Length; k++)
         {
             var expected = f.Get($"counts_{name}_T{steps}_layer{k}");
-            int per = expected.Length;
             float unit = method is BurstConversion b ? snn.Neurons[k].Threshold / b.MaxBurst : snn.Neurons[k].Threshold;
-            int mismatches = 0;
-            for (int i = 0; i < per; i++)
-            {
-                float count = 0;
-                for (int t = 0; t < steps; t++) count += MathF.Round(MathF.Abs(outputs[k].Data[t * per + i]) / unit);
-                if (count != expected.Data[i]) mismatches++;
-            }
-            Assert.True(mismatches == 0, $"{name} T={steps} layer {k} ({snn.Neurons[k].LayerName}): {mismatches} of {per} neurons differ from PyTorch");
+            int mismatches = TestUtil.SpikeCountMismatches(expected, outputs[k], steps, unit);
+            Assert.True(mismatches == 0, $"{name} T={steps} layer {k} ({snn.Neurons[k].LayerName}): {mismatches} of {expected.Length} neurons differ from PyTorch");
         }
-        var mean = new float[batch * 10];
-        for (int t = 0; t < steps; t++) TensorPrimitives.Add(mean, logits.Data.AsSpan(t * batch * 10, batch * 10), mean);
-        TensorPrimitives.Multiply(mean, 1f / steps, mean);
+        var mean = TestUtil.MeanOverSteps(logits, steps);
         TestUtil.AssertClose(f.Get($"logits_{name}_T{steps}").Data, mean, atol: 1e-4, what: $"{name} T={steps} logits");
     }
 }

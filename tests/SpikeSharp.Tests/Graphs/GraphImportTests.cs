@@ -54,21 +54,11 @@ public class GraphImportTests
         for (int k = 0; k < paths.Length; k++)
         {
             var expected = Expected.Get($"counts_{name}_{k}");
-            var output = outputs[paths[k]];
             float theta = snn.Neurons.First(n => n.LayerName == paths[k]).Threshold;
-            int per = expected.Length, mismatches = 0;
-            Assert.Equal((long)per * steps, output.Length);
-            for (int i = 0; i < per; i++)
-            {
-                float spikes = 0;
-                for (int t = 0; t < steps; t++) spikes += MathF.Round(output.Data[t * per + i] / theta);
-                if (spikes != expected.Data[i]) mismatches++;
-            }
-            Assert.True(mismatches == 0, $"{name}: neuron layer '{paths[k]}': {mismatches} of {per} spike counts differ from PyTorch");
+            int mismatches = TestUtil.SpikeCountMismatches(expected, outputs[paths[k]], steps, theta);
+            Assert.True(mismatches == 0, $"{name}: neuron layer '{paths[k]}': {mismatches} of {expected.Length} spike counts differ from PyTorch");
         }
-        var mean = new float[batch * 10];
-        for (int t = 0; t < steps; t++) TensorPrimitives.Add(mean, y.Data.AsSpan(t * batch * 10, batch * 10), mean);
-        TensorPrimitives.Multiply(mean, 1f / steps, mean);
+        var mean = TestUtil.MeanOverSteps(y, steps);
         TestUtil.AssertClose(Expected.Get($"snn_logits_{name}").Data, mean, atol: 1e-4, what: $"{name} SNN logits");
     }
 
