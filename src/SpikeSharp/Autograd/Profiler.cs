@@ -6,7 +6,9 @@ namespace SpikeSharp.Autograd;
 /// <summary>
 /// Wall time per operation and shape (<c>spikesharp bench --profile</c>), so the cost of each layer and its efficiency
 /// are measured rather than guessed. Off by default: a disabled <see cref="Measure(string, Tensor)"/> costs one branch
-/// and builds no string. Ops are timed on the calling thread (kernels parallelize inside them), so times add up.
+/// and builds no string. Ops are timed on the calling thread (kernels parallelize inside them), so times add up; a
+/// session collects the ops of the thread that started it only, so work on other threads (another test, a loader)
+/// neither lands in it nor races with <see cref="Stop"/>.
 /// </summary>
 public static class Profiler
 {
@@ -22,8 +24,8 @@ public static class Profiler
     /// <summary>The op name of the entry that holds the wall time between Start and Stop not spent in any timed op.</summary>
     public const string Untimed = "(outside timed ops)";
 
-    private static Dictionary<(string, string), Entry>? _entries;
-    private static long _started;
+    [ThreadStatic] private static Dictionary<(string, string), Entry>? _entries;
+    [ThreadStatic] private static long _started;
 
     /// <summary>Starts collecting (clearing earlier entries).</summary>
     public static void Start() => (_entries, _started) = (new(), Stopwatch.GetTimestamp());
