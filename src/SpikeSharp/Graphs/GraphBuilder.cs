@@ -127,13 +127,14 @@ public static class BuiltinGraphs
             {
                 int stride = b == 0 && s > 0 ? 2 : 1;
                 string p = $"conv{s + 2}_x.{b}.";
-                // The shortcut first, as BasicBlock runs it: the residual branch's last conv can then fuse the add.
-                var shortcut = stride != 1 || c != outC
-                    ? g.BatchNorm(p + "shortcut.1", g.Conv(p + "shortcut.0", x, outC, 1, stride, 0, bias: false))
-                    : x;
+                // Residual branch, then shortcut: the order the parameters are initialized and stored in (the planner
+                // still fuses the branch's last conv with the add, computing the shortcut first).
                 var r = g.Conv(p + "residual_function.0", x, outC, 3, stride, 1, bias: false);
                 r = g.Activation(p + "residual_function.2", g.BatchNorm(p + "residual_function.1", r), act);
                 r = g.BatchNorm(p + "residual_function.4", g.Conv(p + "residual_function.3", r, outC, 3, 1, 1, bias: false));
+                var shortcut = stride != 1 || c != outC
+                    ? g.BatchNorm(p + "shortcut.1", g.Conv(p + "shortcut.0", x, outC, 1, stride, 0, bias: false))
+                    : x;
                 x = g.Activation(p + "relu", g.AddNodes(p + "add", r, shortcut), act);
                 c = outC;
             }

@@ -39,13 +39,14 @@ public sealed class GraphModel : Module
     public override Variable Forward(Variable x)
     {
         var values = new Variable?[Graph.Nodes.Count];
-        var arena = ReleasingArena;
+        // Intermediates go back to the arena early only in inference without a tape (TensorArena.ReleaseIntermediates).
+        var arena = Tape.Current == null && TensorArena.Active is { ReleaseIntermediates: true } a ? a : null;
         var live = arena != null ? new Dictionary<float[], int>(ReferenceEqualityComparer.Instance) : null;
         Variable Value(int source) => source < 0 ? x : values[source]!;
         foreach (var step in _plan.Steps)
         {
             var inputs = step.Inputs.Select(Value).ToArray();
-            var y = Run(step, inputs, Value);
+            var y = Run(step, inputs, Value, arena);
             values[step.Node] = y;
             if (live == null) continue;
             // Liveness: an array goes back to the arena once no live value (views included) refers to it.
@@ -60,7 +61,7 @@ public sealed class GraphModel : Module
         return values[_plan.OutputNode]!;
     }
 
-    private Variable Run(GraphPlan.Step step, Variable[] inputs, Func<int, Variable> value)
+    private Variable Run(GraphPlan.Step step, Variable[] inputs, Func<int, Variable> value, TensorArena? arena)
     {
         var module = At(step.Node);
         switch (step.Fusion)
@@ -69,8 +70,10 @@ public sealed class GraphModel : Module
             {
                 // conv → [eval BN] → [+ addend] → neuron, one output image at a time.
                 var conv = (Conv2d)At(step.Fused[0]);
-                var bn = step.BatchNorm >= 0 ? At(step.BatchNorm) as BatchNorm : null;
-                if (step.BatchNorm >= 0 && bn is not { IsTraining: false }) break;
+                // The BN node holds an eval BN, or an identity once BN folding moved it into the conv.
+                var norm = step.BatchNorm >= 0 ? At(step.BatchNorm) : null;
+                if (norm is not (null or Identity or BatchNorm { IsTraining: false })) break;
+                var bn = norm as BatchNorm;
                 var addend = step.Addend != GraphPlan.None ? value(step.Addend) : null;
                 if (addend != null && addend.Shape[0] != inputs[0].Shape[0]) break;
                 return Fusion.RunConvolution(conv, bn, inputs[0], addend, consumer);
@@ -83,23 +86,30 @@ public sealed class GraphModel : Module
                 return act.ForwardAfterBatchNorm(bn, inputs[0], addend);
             }
         }
-        return step.Fusion == GraphPlan.FusionKind.None ? Single(module, inputs) : RunUnfused(step, inputs, value);
+        return step.Fusion == GraphPlan.FusionKind.None ? Single(module, inputs) : RunUnfused(step, inputs, value, arena);
     }
 
     private static Variable Single(Module module, Variable[] inputs) => module is MergeModule merge ? merge.Forward(inputs) : module.Forward(inputs[0]);
 
     /// <summary>A fused step whose convolution epilogue did not apply this call (a tape is recording, or the consumer
-    /// cannot fuse): node by node, with BN → [+] → activation still one op where the activation allows it.</summary>
-    private Variable RunUnfused(GraphPlan.Step step, Variable[] inputs, Func<int, Variable> value)
+    /// cannot fuse): node by node, with BN → [+] → activation still one op where the activation allows it. The step's
+    /// intermediates are read by nothing else: each goes back to the arena once the next node ran.</summary>
+    private Variable RunUnfused(GraphPlan.Step step, Variable[] inputs, Func<int, Variable> value, TensorArena? arena)
     {
         var y = inputs[0];
-        Variable? Addend() => step.Addend != GraphPlan.None ? value(step.Addend) : null;
+        var addend = step.Addend != GraphPlan.None ? value(step.Addend) : null;
+        Variable Next(Variable next)
+        {
+            if (arena != null && !ReferenceEquals(y.Value.Data, inputs[0].Value.Data) && !ReferenceEquals(y.Value.Data, next.Value.Data))
+                arena.Release(y.Value.Data);
+            return y = next;
+        }
         foreach (int node in step.Fused)
         {
             var module = At(node);
             if (module is BatchNorm bn && Fusion.NormalizationsEnabled && At(step.Consumer) is Activation { FusesWithBatchNorm: true } act)
-                return act.ForwardAfterBatchNorm(bn, y, Addend()); // the rest of the chain is [+] → activation
-            y = module is MergeModule merge ? merge.Forward([y, Addend()!]) : module.Forward(y);
+                return Next(act.ForwardAfterBatchNorm(bn, y, addend)); // the rest of the chain is [+] → activation
+            Next(module is MergeModule merge ? merge.Forward([y, addend!]) : module.Forward(y));
         }
         return y;
     }

@@ -6,9 +6,10 @@ namespace SpikeSharp.Graphs;
 /// <item><b>Currents and spikes.</b> Which values are spikes in the SNN (activation outputs, and what only pools,
 /// reshapes or joins them); a max pool of spikes is pooled by gating in the SNN, one of currents as is
 /// (docs/conversion-methods.md "Max pooling").</item>
-/// <item><b>Fusion.</b> conv → [BN] → [+ an operand already computed] → activation runs as one step when every
-/// intermediate is read by nothing else; at run time it takes the convolution-epilogue path (inference, a neuron or an
+/// <item><b>Fusion.</b> conv → [BN] → [+ an operand that does not depend on the chain] → activation runs as one step
+/// when every intermediate is read by nothing else; at run time it takes the convolution-epilogue path (inference, a neuron or an
 /// activation that can fuse) or BN → [+] → activation as one op (training), else node by node.</item>
+/// <item><b>Schedule.</b> Steps in graph order, except that a fused step waits for the operand it adds.</item>
 /// <item><b>Liveness.</b> How many later steps read each step's output, so the executor hands arrays back to the arena
 /// as soon as the last reader ran.</item>
 /// </list>
@@ -57,10 +58,12 @@ internal sealed class GraphPlan
                 && inputs[i].Any(s => s >= 0 && spikes[s]);
         MaxPoolsOnSpikes = Enumerable.Range(0, n).Where(i => graph.Nodes[i].Op == "maxpool2d" && inputs[i][0] >= 0 && spikes[inputs[i][0]]).ToList();
 
-        // 2. Fusion (nodes run in graph order, so a source is ready for node i when its index is lower).
+        // 2. Fusion. A chain claims its nodes in graph order; the operand it adds may come later in the graph (a
+        //    shortcut written after the residual branch) as long as it does not depend on the chain.
         int? OnlyReader(int node) => node != OutputNode && Readers(inputs, node) is [var r] ? r : null;
         var steps = new List<Step>();
         var absorbed = new HashSet<int>();
+        int? Free(int? node) => node is { } k && !absorbed.Contains(k) ? k : null;
         for (int i = 0; i < n; i++)
         {
             if (absorbed.Contains(i)) continue;
@@ -70,8 +73,8 @@ internal sealed class GraphPlan
             if (dense || node.Op == "batchnorm")
             {
                 int bn = None;
-                var next = OnlyReader(i);
-                if (dense && next is { } b && graph.Nodes[b].Op == "batchnorm") { bn = b; next = OnlyReader(b); }
+                var next = Free(OnlyReader(i));
+                if (dense && next is { } b && graph.Nodes[b].Op == "batchnorm") { bn = b; next = Free(OnlyReader(b)); }
                 if (node.Op == "batchnorm") bn = i;
                 var chain = new List<int> { i };
                 if (bn >= 0 && bn != i) chain.Add(bn);
@@ -79,8 +82,8 @@ internal sealed class GraphPlan
                 if (next is { } add && graph.Nodes[add].Op == "add")
                 {
                     int other = inputs[add][0] == (bn >= 0 ? bn : i) ? inputs[add][1] : inputs[add][0];
-                    if (other < i) { addend = other; chain.Add(add); next = OnlyReader(add); }
-                    else next = null;
+                    if (other != GraphInput && DependsOn(inputs, other, i)) next = null;
+                    else { addend = other; chain.Add(add); next = Free(OnlyReader(add)); }
                 }
                 if (next is { } act && IsActivation(act) && (dense || bn >= 0))
                 {
@@ -95,6 +98,7 @@ internal sealed class GraphPlan
             }
             else steps.Add(new Step(i, inputs[i].ToArray()));
         }
+        steps = Schedule(steps);
 
         // 3. Liveness.
         var byNode = steps.ToDictionary(s => s.Node);
@@ -106,6 +110,36 @@ internal sealed class GraphPlan
             }
         byNode[OutputNode].Uses++;
         Steps = steps;
+    }
+
+    /// <summary>The steps in an order where each runs after the steps it reads (its inputs and addend): the earliest
+    /// ready step in graph order first, so a graph already in a good order runs as written.</summary>
+    private static List<Step> Schedule(List<Step> steps)
+    {
+        var done = new HashSet<int> { GraphInput };
+        var order = new List<Step>(steps.Count);
+        var pending = new List<Step>(steps);
+        while (pending.Count > 0)
+        {
+            int k = pending.FindIndex(s => s.Inputs.Append(s.Addend).All(src => src == None || done.Contains(src)));
+            order.Add(pending[k]);
+            done.Add(pending[k].Node);
+            pending.RemoveAt(k);
+        }
+        return order;
+    }
+
+    /// <summary>Whether node <paramref name="node"/> reads, directly or not, the output of node <paramref name="ancestor"/>.</summary>
+    private static bool DependsOn(List<int>[] inputs, int node, int ancestor)
+    {
+        if (node <= ancestor) return node == ancestor;
+        var seen = new HashSet<int>();
+        var stack = new Stack<int>([node]);
+        while (stack.Count > 0)
+            foreach (int src in inputs[stack.Pop()])
+                if (src == ancestor) return true;
+                else if (src > ancestor && seen.Add(src)) stack.Push(src);
+        return false;
     }
 
     private bool IsActivation(int i) => GraphOps.Get(_graph.Nodes[i]).IsActivation;

@@ -75,22 +75,16 @@ public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32,
     }
 }
 
-/// <summary>Builds the architectures of spec §0 from a <see cref="ModelSpec"/>.</summary>
+/// <summary>Builds a model from its spec: a built-in architecture of spec §0 (<see cref="Graphs.BuiltinGraphs"/>) or the
+/// spec's own graph, as a <see cref="Graphs.GraphModel"/> with weights initialized from a seeded generator.</summary>
 public static class ModelFactory
 {
     public static Module Create(ModelSpec spec, int seed = 0)
     {
         spec.Validate();
-        var rng = new Random(seed);
-        if (spec.Graph != null) return new Graphs.GraphModel(spec.Graph, spec.Activation, seed);
-        return spec.Name switch
-        {
-            "vgg16" => Vgg.Create(spec, rng),
-            "resnet18" => ResNet.Create(spec, [2, 2, 2, 2], [64, 128, 256, 512], rng),
-            "resnet34" => ResNet.Create(spec, [3, 4, 6, 3], [64, 128, 256, 512], rng),
-            "resnet20" => ResNet.Create(spec, [3, 3, 3], [16, 32, 64], rng),
-            "cnn-small" => CnnSmall.Create(spec, rng),
-            _ => throw new SpikeSharpException($"unknown model '{spec.Name}'"),
-        };
+        // A built-in's activation nodes all take the spec's activation, every field of it (the graph stores L and λ only).
+        return spec.Graph != null
+            ? new Graphs.GraphModel(spec.Graph, spec.Activation, seed)
+            : new Graphs.GraphModel(Graphs.BuiltinGraphs.Create(spec), spec.ActivationOrDefault, seed);
     }
 }

@@ -6,8 +6,8 @@ namespace SpikeSharp.Nn;
 
 /// <summary>
 /// A layer that can take a convolution's output image by image inside the convolution, while it is in cache (the IF
-/// neuron in SNN inference). <see cref="ModuleChain"/> and residual blocks fuse conv → [eval BN] → [+ shortcut] → this
-/// layer when they see that pattern; the outputs are bit-identical to running the modules one by one.
+/// neuron in SNN inference, an eval-mode activation in ANN inference). The graph executor fuses conv → [eval BN] →
+/// [+ addend] → this layer where its plan says so; the outputs are bit-identical to running the modules one by one.
 /// </summary>
 public interface IConvOutputConsumer
 {
@@ -22,9 +22,9 @@ public interface IConvOutputConsumer
     Variable EndFused(Tensor y);
 }
 
-/// <summary>Finds and runs fused patterns for <see cref="ModuleChain"/> and residual blocks: conv → [eval BN | identity]* →
-/// <see cref="IConvOutputConsumer"/> (inference only: nothing is fused into a convolution while a tape is recording), and
-/// BN → [+ shortcut] → activation (<see cref="BatchNormOp.ForwardActivation"/>, training and inference).</summary>
+/// <summary>Runs the fused steps the graph planner chose: conv → [eval BN] → [+ addend] → <see cref="IConvOutputConsumer"/>
+/// (inference only: nothing is fused into a convolution while a tape is recording); BN → [+ addend] → activation runs
+/// as <see cref="BatchNormOp.ForwardActivation"/> (training and inference). <see cref="Off"/> turns both off.</summary>
 internal static class Fusion
 {
     [ThreadStatic] private static bool t_off;
@@ -32,18 +32,6 @@ internal static class Fusion
     public static bool ConvolutionsEnabled => Tape.Current == null && !t_off;
 
     public static bool NormalizationsEnabled => !t_off;
-
-    /// <summary>True where children[i] is a BN and children[i + 1], before <paramref name="end"/>, an activation it can run fused with.</summary>
-    public static bool MatchNormalization(IReadOnlyList<KeyValuePair<string, Module>> children, int i, int end, out BatchNorm bn, out Activation activation)
-    {
-        if (NormalizationsEnabled && children[i].Value is BatchNorm b && i + 1 < end && children[i + 1].Value is Activation { FusesWithBatchNorm: true } a)
-        {
-            (bn, activation) = (b, a);
-            return true;
-        }
-        (bn, activation) = (null!, null!);
-        return false;
-    }
 
     /// <summary>Runs the modules one by one on this thread until disposed (the reference the fused paths are tested against).</summary>
     public static Scope Off()
@@ -55,25 +43,6 @@ internal static class Fusion
     public readonly struct Scope : IDisposable
     {
         public void Dispose() => t_off = false;
-    }
-
-    /// <summary>True where children[i] is a convolution followed only by identities and at most one eval-mode BN up to
-    /// index <paramref name="next"/> (the first other child, or the end).</summary>
-    public static bool MatchConvolution(IReadOnlyList<KeyValuePair<string, Module>> children, int i, out Conv2d conv, out BatchNorm? bn, out int next)
-    {
-        conv = null!;
-        bn = null;
-        next = i + 1;
-        if (children[i].Value is not Conv2d { IsDense: true } c) return false;
-        conv = c;
-        for (; next < children.Count; next++)
-        {
-            var m = children[next].Value;
-            if (m is Identity) continue;
-            if (m is BatchNorm { IsTraining: false } b && bn == null && b.Channels == c.OutChannels) { bn = b; continue; }
-            break;
-        }
-        return true;
     }
 
     /// <summary>consumer(BN(conv(x)) + addend), one output image at a time.</summary>

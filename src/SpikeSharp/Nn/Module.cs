@@ -19,10 +19,6 @@ public abstract class Module
 
     public abstract Variable Forward(Variable x);
 
-    /// <summary>The active arena when intermediates may be handed back early (inference without a tape, see
-    /// <see cref="TensorArena.ReleaseIntermediates"/>); null otherwise.</summary>
-    protected static TensorArena? ReleasingArena => Tape.Current == null && TensorArena.Active is { ReleaseIntermediates: true } a ? a : null;
-
     protected Parameter AddParameter(string name, Tensor value, bool weightDecay = true)
     {
         var p = new Parameter(value, weightDecay);

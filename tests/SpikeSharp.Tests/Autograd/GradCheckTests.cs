@@ -215,7 +215,12 @@ public class GradCheckTests
     public void ResidualBlock()
     {
         var x = P(1, 2, 4, 6, 6);
-        var block = new BasicBlock(4, 8, 2, ActivationSpec.Relu, new Random(5));
+        // fc(gap(act(BN(conv(act(BN(conv(x))))) + BN(conv1×1(x))))), stride 2, 4 → 8 channels.
+        var g = new SpikeSharp.Graphs.GraphBuilder(4, 6, 6);
+        var r = g.Activation("a1", g.BatchNorm("bn1", g.Conv("c1", g.Input, 8, 3, 2, 1, bias: false)));
+        r = g.BatchNorm("bn2", g.Conv("c2", r, 8, 3, 1, 1, bias: false));
+        var sc = g.BatchNorm("bn3", g.Conv("c3", g.Input, 8, 1, 2, 0, bias: false));
+        var block = new SpikeSharp.Graphs.GraphModel(g.Build(g.Linear("fc", g.GlobalAvgPool("gap", g.Activation("a2", g.AddNodes("add", r, sc))), 3)), seed: 5);
         var ps = block.Parameters().Cast<Variable>().Append(x).ToArray();
         AssertNetworkGrad(() => block.Forward(x), ps);
     }

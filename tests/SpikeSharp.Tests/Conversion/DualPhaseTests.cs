@@ -217,9 +217,11 @@ public class DualPhaseTests
             var s = LayerwiseBptt.Synapse.Find(snn.Model, neuron)!;
             return $"{s.LayerName}:{s.Layer.GetType().Name}+{s.Norm?.GetType().Name}";
         }
-        Assert.Equal("0:Conv2d+BatchNorm", Describe("conv1.2"));
-        Assert.Equal("0:Conv2d+BatchNorm", Describe("conv2_x.0.residual_function.2"));
-        Assert.Equal("3:Conv2d+BatchNorm", Describe("conv2_x.0.relu"));
+        Assert.Equal("conv1.0:Conv2d+BatchNorm", Describe("conv1.2"));
+        Assert.Equal("conv2_x.0.residual_function.0:Conv2d+BatchNorm", Describe("conv2_x.0.residual_function.2"));
+        Assert.Equal("conv2_x.0.residual_function.3:Conv2d+BatchNorm", Describe("conv2_x.0.relu"));
+        // A downsampling block: the residual branch, not the 1×1 shortcut (whose current stays fixed in stage b).
+        Assert.Equal("conv3_x.0.residual_function.3:Conv2d+BatchNorm", Describe("conv3_x.0.relu"));
         var vgg = Converter.Convert(ModelFactory.Create(new ModelSpec("vgg16", 3, 32, 32, 10, 0.0625f, ActivationSpec.Qcfs(4, 1f))));
         var head = LayerwiseBptt.Synapse.Find(vgg.Model, "classifier.2")!;
         Assert.IsType<Linear>(head.Layer);

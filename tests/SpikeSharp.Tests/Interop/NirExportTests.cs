@@ -100,8 +100,9 @@ public class NirExportTests
         Assert.Equal([3L], f.ReadInt64s("node/nodes/output/shape").Data);
 
         // Conv weights are the BN-folded ones: W·γ/sqrt(var + eps), bias β − μ·γ/sqrt(var + eps).
-        var conv = (Conv2d)((Sequential)ann.Children[0].Value)[0];
-        var bn = (BatchNorm)((Sequential)ann.Children[0].Value)[1];
+        Module Layer(string name) => ann.NamedModules().First(m => m.Key == name).Value;
+        var conv = (Conv2d)Layer("features.0");
+        var bn = (BatchNorm)Layer("features.1");
         var (w, wShape) = f.ReadFloats("node/nodes/features_0/weight");
         Assert.Equal([8, 1, 3, 3], wShape);
         var expected = new float[w.Length];
@@ -117,7 +118,7 @@ public class NirExportTests
         Assert.Equal([8L, 8], f.ReadInt64s("node/nodes/features_0/input_shape").Data);
 
         // IF: θ = λ broadcast to the layer shape, r = 1, v_reset = 0; v(0) = θ/2 and the soft reset in metadata.
-        float lambda = ((Activation)((Sequential)ann.Children[0].Value)[2]).Lambda!.Value.Data[0];
+        float lambda = ((Activation)Layer("features.2")).Lambda!.Value.Data[0];
         var (thr, thrShape) = f.ReadFloats("node/nodes/features_2/v_threshold");
         Assert.Equal([8, 8, 8], thrShape);
         Assert.All(thr, t => Assert.Equal(lambda, t));

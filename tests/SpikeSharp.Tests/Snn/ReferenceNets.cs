@@ -2,6 +2,7 @@
 // parameter, threshold and input is dyadic (a multiple of a small power of two, BN's σ a power of two), so float32 and
 // float64 compute every membrane potential exactly: spikes must then agree bit for bit, ties (m = θ) included.
 using SpikeSharp.Data;
+using SpikeSharp.Graphs;
 using SpikeSharp.Models;
 using SpikeSharp.Nn;
 using SpikeSharp.Tensors;
@@ -10,47 +11,57 @@ namespace SpikeSharp.Tests.Snn;
 
 internal static class ReferenceNets
 {
-    /// <summary>A random conv/pool/residual/linear QCFS network for [c, size, size] inputs and k classes.</summary>
+    /// <summary>A random conv/pool/residual/linear QCFS network for [c, size, size] inputs and k classes, as a graph (a
+    /// residual block's shortcut written before or after its branch, so the planner's scheduling is exercised both ways).</summary>
     public static Module Random(int seed, int c, int size, int classes)
     {
         var rng = new Random(seed);
         var act = ActivationSpec.Qcfs(4, 1f);
-        var net = new Sequential();
+        var g = new GraphBuilder(c, size, size);
         int ch = 2 + rng.Next(3);
-        net.Add(new Conv2d(c, ch, 3, 1, 1, bias: rng.Next(2) == 0, rng: rng));
-        if (rng.Next(2) == 0) net.Add(new BatchNorm(ch));
-        net.Add(act.Create());
+        var x = g.Conv("conv1", g.Input, ch, 3, 1, 1, bias: rng.Next(2) == 0);
+        if (rng.Next(2) == 0) x = g.BatchNorm("bn1", x);
+        x = g.Activation("act1", x, act);
         int blocks = 1 + rng.Next(3);
         for (int b = 0; b < blocks; b++)
         {
+            string p = $"block{b}.";
             switch (rng.Next(4))
             {
                 case 0 when size >= 4:
-                    net.Add(new AvgPool2d(2));
+                    x = g.AvgPool(p + "pool", x, 2);
                     size /= 2;
                     break;
                 case 1 or 2:
                 {
                     int stride = size >= 4 && rng.Next(2) == 0 ? 2 : 1, outC = ch + rng.Next(2);
-                    net.Add(new BasicBlock(ch, outC, stride, act, rng));
+                    string Shortcut() => stride != 1 || ch != outC
+                        ? g.BatchNorm(p + "shortcut.1", g.Conv(p + "shortcut.0", x, outC, 1, stride, 0, bias: false)) : x;
+                    bool shortcutFirst = rng.Next(2) == 0;
+                    var sc = shortcutFirst ? Shortcut() : null;
+                    var r = g.Activation(p + "act1", g.BatchNorm(p + "bn1", g.Conv(p + "conv1", x, outC, 3, stride, 1, bias: false)), act);
+                    r = g.BatchNorm(p + "bn2", g.Conv(p + "conv2", r, outC, 3, 1, 1, bias: false));
+                    sc ??= Shortcut();
+                    x = g.Activation(p + "act2", g.AddNodes(p + "add", r, sc), act);
                     (ch, size) = (outC, stride == 2 ? size / 2 : size);
                     break;
                 }
                 default:
                 {
                     int outC = 2 + rng.Next(3), k = rng.Next(2) == 0 ? 1 : 3;
-                    net.Add(new Conv2d(ch, outC, k, 1, k / 2, bias: true, rng: rng)).Add(act.Create());
+                    x = g.Activation(p + "act", g.Conv(p + "conv", x, outC, k, 1, k / 2), act);
                     ch = outC;
                     break;
                 }
             }
         }
-        if (rng.Next(2) == 0) net.Add(new GlobalAvgPool2d()).Add(new Linear(ch, classes, rng: rng));
+        if (rng.Next(2) == 0) x = g.Linear("fc", g.GlobalAvgPool("pool", x), classes);
         else
         {
             int hidden = 4 + rng.Next(5);
-            net.Add(new Flatten()).Add(new Linear(ch * size * size, hidden, rng: rng)).Add(act.Create()).Add(new Linear(hidden, classes, rng: rng));
+            x = g.Linear("fc2", g.Activation("fc1.act", g.Linear("fc1", g.Flatten("flatten", x), hidden), act), classes);
         }
+        var net = new GraphModel(g.Build(x), act, seed);
         MakeDyadic(net, seed, powerOfTwoThresholds: false);
         return net;
     }

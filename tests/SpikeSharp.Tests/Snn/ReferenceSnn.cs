@@ -207,15 +207,20 @@ internal sealed class ReferenceSnn
         switch (m)
         {
             case SpikingNeuron n: return Fire(n, x, s);
-            case BasicBlock block:
+            case SpikeSharp.Graphs.GraphModel graph:
             {
-                var a = Eval(block.Residual, x, s);
-                var b = Eval(block.Shortcut, x, s);
-                var sum = new double[a.Data.Length];
-                for (int i = 0; i < sum.Length; i++) sum[i] = a.Data[i] + b.Data[i];
-                return Eval(block.OutputActivation, new Value(sum, a.Shape), s);
+                // Node by node in graph order; an add sums its operands.
+                var values = new Dictionary<string, Value> { [graph.Graph.InputName] = x };
+                foreach (var (node, i) in graph.Graph.Nodes.Select((n, i) => (n, i)))
+                {
+                    var inputs = node.Inputs.Select(n => values[n]).ToArray();
+                    values[node.Name] = node.Op == "add"
+                        ? new Value(inputs[0].Data.Zip(inputs[1].Data, (a, b) => a + b).ToArray(), inputs[0].Shape)
+                        : Eval(graph.Children[i].Value, inputs[0], s);
+                }
+                return values[graph.Graph.Output];
             }
-            case ModuleChain chain:
+            case Sequential chain:
                 foreach (var (_, child) in chain.Children) x = Eval(child, x, s);
                 return x;
             case Conv2d conv: return Conv(conv, x, s);

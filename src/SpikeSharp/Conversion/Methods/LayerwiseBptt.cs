@@ -141,13 +141,37 @@ public sealed class LayerwiseBptt
         /// before it is not a Conv2d/Linear (+ BatchNorm).</summary>
         public static Synapse? Find(Module model, string neuronName)
         {
-            int dot = neuronName.LastIndexOf('.');
-            string parentPath = dot < 0 ? "" : neuronName[..dot], child = neuronName[(dot + 1)..];
-            var parent = model.NamedModules().First(m => m.Key == parentPath).Value;
-            if (parent is BasicBlock block && block.Children[2].Key == child)
-                return FromSequence(block.Residual, block.Residual.Children.Count);
+            var (parent, child) = model.NamedModules()
+                .SelectMany(m => m.Value.Children.Select(c => (Parent: m.Value, c.Key, Path: m.Key.Length == 0 ? c.Key : m.Key + "." + c.Key)))
+                .Where(c => c.Path == neuronName).Select(c => (c.Parent, c.Key)).First();
+            if (parent is Graphs.GraphModel graph) return FromGraph(graph, child);
             int index = parent.Children.ToList().FindIndex(c => c.Key == child);
             return FromSequence(parent, index);
+        }
+
+        /// <summary>The layer (+ BN) whose output the neuron node reads; through an add, the first operand that is one
+        /// (a residual branch: the other operand is the shortcut's current).</summary>
+        private static Synapse? FromGraph(Graphs.GraphModel model, string neuron)
+        {
+            var graph = model.Graph;
+            Module At(string node) => model.Children[graph.Index[node]].Value;
+            bool OnlyFeeds(string node, string reader) => graph.Consumers(node).Select(c => c.Name).SequenceEqual([reader]) && node != graph.Output;
+            Synapse? Through(string node, string reader)
+            {
+                if (node == graph.InputName || !OnlyFeeds(node, reader)) return null;
+                var inputs = graph.Nodes[graph.Index[node]].Inputs;
+                return At(node) switch
+                {
+                    Conv2d or Linear => new Synapse(model, node, At(node), null),
+                    BatchNorm bn when inputs[0] != graph.InputName && At(inputs[0]) is Conv2d or Linear && OnlyFeeds(inputs[0], node)
+                        => new Synapse(model, inputs[0], At(inputs[0]), bn),
+                    _ => null,
+                };
+            }
+            string input = graph.Nodes[graph.Index[neuron]].Inputs[0];
+            if (input != graph.InputName && graph.Nodes[graph.Index[input]].Op == "add" && OnlyFeeds(input, neuron))
+                return graph.Nodes[graph.Index[input]].Inputs.Select(operand => Through(operand, input)).FirstOrDefault(s => s != null);
+            return Through(input, neuron);
         }
 
         private static Synapse? FromSequence(Module parent, int end)

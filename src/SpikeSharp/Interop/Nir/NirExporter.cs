@@ -204,17 +204,7 @@ public static class NirExporter
                     (var output, Shape) = values[graph.Graph.Output];
                     return output;
                 }
-                case BasicBlock block:
-                {
-                    var shapeIn = Shape;
-                    var main = Visit(block.Residual, Join(name, "residual_function"), inputs);
-                    var shapeMain = Shape;
-                    Shape = shapeIn;
-                    var shortcut = Visit(block.Shortcut, Join(name, "shortcut"), inputs);
-                    if (!Shape.SequenceEqual(shapeMain)) throw new SpikeSharpException($"block '{name}': residual [{string.Join(",", shapeMain)}] and shortcut [{string.Join(",", Shape)}] shapes differ");
-                    return Visit(block.OutputActivation, Join(name, "relu"), [.. main, .. shortcut]);
-                }
-                case ModuleChain chain:
+                case Sequential chain:
                     foreach (var (child, module) in chain.Children) inputs = Visit(module, Join(name, child), inputs);
                     return inputs;
                 case Identity or Dropout:

@@ -69,11 +69,6 @@ public static class OnnxExporter
             switch (m)
             {
                 case Graphs.GraphModel graph: return WalkGraph(graph, x);
-                case BasicBlock block:
-                    string r = Walk(prefix + "residual_function.", block.Residual, x);
-                    string s = Walk(prefix + "shortcut.", block.Shortcut, x);
-                    _lastConv = null;
-                    return Walk(prefix + "relu.", block.OutputActivation, Node("Add", name + ".add", [r, s]));
                 case Conv2d conv: return Conv(name, conv, x);
                 case BatchNorm bn: return BatchNorm(name, bn, x);
                 case Linear linear: return Node("Gemm", name, [x, Initializer(name + ".weight", linear.Weight.Value), .. Bias(name, linear.Bias?.Value)], Int("transB", 1));
@@ -85,7 +80,7 @@ public static class OnnxExporter
                 case Flatten: return Node("Flatten", name, [x], Int("axis", 1));
                 case Dropout or Identity: return x;
             }
-            if (m is not ModuleChain && m.Children.Count == 0)
+            if (m is not Sequential && m.Children.Count == 0)
                 throw new SpikeSharpException($"ONNX export: layer '{name}' ({m.GetType().Name}) has no ONNX equivalent here");
             foreach (var (child, module) in m.Children) x = Walk(prefix + child + ".", module, x);
             return x;

@@ -96,12 +96,9 @@ public static class OnnxImporter
         {
             switch (m)
             {
-                case BasicBlock block:
-                    Walk(prefix + "residual_function.", block.Residual);
-                    Walk(prefix + "shortcut.", block.Shortcut);
+                case Graphs.AddModule:
                     var add = Take(prefix.TrimEnd('.'), "the residual Add");
                     if (add is not OnnxAddLayer) throw Mismatch(add, prefix.TrimEnd('.'), "expected the residual Add of the block");
-                    Walk(prefix + "relu.", block.OutputActivation);
                     return;
                 case Conv2d conv: Conv(prefix.TrimEnd('.'), conv); return;
                 case BatchNorm bn: BatchNorm(prefix.TrimEnd('.'), bn); return;
@@ -112,7 +109,7 @@ public static class OnnxImporter
                 case GlobalAvgPool2d: Pool(prefix.TrimEnd('.'), "global", 0, 0); return;
                 case Flatten or Dropout or Identity: return;
             }
-            if (m is not ModuleChain && m.Children.Count == 0)
+            if (m is not Sequential && m.Children.Count == 0)
                 throw new SpikeSharpException($"{path}: internal error: the importer does not know module {m.GetType().Name} ('{prefix.TrimEnd('.')}')");
             foreach (var (name, child) in m.Children) Walk(prefix + name + ".", child);
         }
