@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpikeSharp.Autograd;
 using SpikeSharp.Nn;
 using SpikeSharp.Tensors;
@@ -41,37 +42,45 @@ public sealed class BitSerialNeuron : SpikingNeuron
         outShape[0] = Batch * steps;
         var y = Tensor.Scratch(outShape);
         float[] xin = x.Value.Data, yout = y.Data;
-        float unit = Threshold / Levels, shift = unit / 2;
-        var counts = new long[steps];
-        const int Tile = 4096;
-        int tiles = (n + Tile - 1) / Tile;
-        var partial = new long[tiles * steps];
-        WorkerPool.Shared.For(tiles, (tile, _) =>
+        float unit = Threshold / Levels;
+        var u = new float[n];
+        var step = new BitSerialStep(unit, steps);
+        var counts = ForEachTile(n, (start, end, c) =>
         {
-            int start = tile * Tile, end = Math.Min(n, start + Tile);
-            for (int i = start; i < end; i++)
+            // The layer's current z: its input, or the mean of its T input rows.
+            float[] z = xin;
+            if (!constant)
             {
-                float u;
-                if (constant) u = xin[i];
-                else
+                z = u;
+                for (int i = start; i < end; i++)
                 {
                     float sum = 0;
                     for (int t = 0; t < steps; t++) sum += xin[t * n + i];
-                    u = sum / steps;
-                }
-                u += shift;
-                for (int j = 0; j < steps; j++)
-                {
-                    float theta = unit * (1 << (steps - 1 - j));
-                    bool fire = u >= theta;
-                    if (fire) { u -= theta; partial[tile * steps + j]++; }
-                    yout[j * n + i] = fire ? steps * theta : 0f;
+                    z[i] = sum / steps;
                 }
             }
+            NeuronKernel.Run(step, z, true, u, yout, steps, n, start, end - start, c);
         });
-        for (int tile = 0; tile < tiles; tile++)
-            for (int j = 0; j < steps; j++) counts[j] += partial[tile * steps + j];
         Emit(counts, y);
         return new Variable(y);
     }
+}
+
+/// <summary>The bit-serial step j: the current z arrives whole at j = 0 (u = z + λ/(2L)); then s_j = [u ≥ θ_j],
+/// u −= θ_j·s_j with θ_j = (λ/L)·2^(T−1−j), output T·θ_j·s_j.</summary>
+public readonly record struct BitSerialStep(float Unit, int Bits) : INeuronStep
+{
+    public bool Vectorized => false;
+
+    public float Step(int i, int t, ref float v, float current, out int spikes)
+    {
+        if (t == 0) v = current + Unit / 2;
+        float theta = Unit * (1 << (Bits - 1 - t));
+        bool fire = IfStep.Fires(v, theta, strict: false);
+        if (fire) v -= theta;
+        spikes = fire ? 1 : 0;
+        return fire ? Bits * theta : 0f;
+    }
+
+    public Vector512<float> Step(int i, int t, ref Vector512<float> v, Vector512<float> current, out int spikes) => throw new NotSupportedException();
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpikeSharp.Autograd;
 using SpikeSharp.Nn;
 using SpikeSharp.Tensors;
@@ -34,24 +35,35 @@ public sealed class BurstNeuron : SpikingNeuron
         float[] v = _v, xin = x.Value.Data;
         var y = OutputFor(x.Value);
         float[] yout = y.Data;
-        var counts = ForEachTile(n, (start, end, c) =>
-        {
-            for (int i = start; i < end; i++)
-            {
-                float vi = v[i];
-                for (int t = 0; t < steps; t++)
-                {
-                    vi += constant ? xin[i] : xin[t * n + i];
-                    float s = Math.Clamp(MathF.Floor(vi / unit), 0f, m);
-                    vi -= s * unit;
-                    yout[t * n + i] = s * unit;
-                    c[t] += (long)s;
-                }
-                v[i] = vi;
-            }
-        });
+        var step = new BurstStep(unit, m);
+        var counts = ForEachTile(n, (start, end, c) => NeuronKernel.Run(step, xin, constant, v, yout, steps, n, start, end - start, c));
         y.SpikeUnit = unit;
         Emit(counts, y);
         return new Variable(y);
+    }
+}
+
+/// <summary>The burst neuron's step: v += I, s = clip(⌊v/θ'⌋, 0, m), v −= s·θ', output s·θ', s spikes.</summary>
+public readonly record struct BurstStep(float Unit, int MaxBurst) : INeuronStep
+{
+    public bool Vectorized => true;
+
+    public float Step(int i, int t, ref float v, float current, out int spikes)
+    {
+        v += current;
+        float s = Math.Clamp(MathF.Floor(v / Unit), 0f, MaxBurst);
+        v -= s * Unit;
+        spikes = (int)s;
+        return s * Unit;
+    }
+
+    public Vector512<float> Step(int i, int t, ref Vector512<float> v, Vector512<float> current, out int spikes)
+    {
+        var unit = Vector512.Create(Unit);
+        v += current;
+        var s = Vector512.Min(Vector512.Max(Vector512.Floor(v / unit), Vector512<float>.Zero), Vector512.Create((float)MaxBurst));
+        v -= s * unit;
+        spikes = (int)Vector512.Sum(s); // ≤ 16·m small integers: exact in float32
+        return s * unit;
     }
 }

@@ -14,6 +14,7 @@ public enum FireRule { GreaterOrEqual, Greater }
 /// Layer-major: <see cref="Forward"/> takes a whole sequence [T·B, …] (or [B, …] held constant over the T steps,
 /// direct encoding) and steps t = 1..T; state persists across calls until <see cref="ResetState"/>, so T calls with
 /// one step each (step-major) give the same spikes. The neuron records nothing: observers get per-step spike counts.
+/// The dynamics are <see cref="IfStep"/>, run by <see cref="NeuronKernel"/> here and inside a fused convolution.
 /// </summary>
 public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
 {
@@ -73,18 +74,10 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         outShape[0] = Batch * Steps;
         var y = Tensor.Scratch(outShape);
         float[] xin = x.Value.Data, yout = y.Data;
-        const int Tile = 4096;
-        int tiles = (n + Tile - 1) / Tile;
-        var partial = new long[WorkerPool.Shared.Count * Steps];
-        bool strict = Rule == FireRule.Greater;
-        float theta = Threshold;
+        var step = new IfStep(Threshold, Rule == FireRule.Greater, mask);
         int steps = Steps;
-        WorkerPool.Shared.For(tiles, (tile, worker) =>
-        {
-            int start = tile * Tile, len = Math.Min(Tile, n - start);
-            IfKernels.Run(xin, constant, v, yout, mask, theta, strict, steps, n, start, len, partial.AsSpan(worker * steps, steps));
-        });
-        return Finish(partial, y);
+        var counts = ForEachTile(n, (start, end, c) => NeuronKernel.Run(step, xin, constant, v, yout, steps, n, start, end - start, c));
+        return Finish(counts, y);
     }
 
     /// <summary>Fusable when the input is a full [T·B, …] sequence (a constant input is read T times, not in place) and no
@@ -101,8 +94,11 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
 
     public Variable EndFused(Tensor y)
     {
-        var counts = _fusedCounts ?? throw new InvalidOperationException($"neuron '{LayerName}': EndFused without BeginFused");
+        var partial = _fusedCounts ?? throw new InvalidOperationException($"neuron '{LayerName}': EndFused without BeginFused");
         _fusedCounts = null;
+        var counts = new long[Steps];
+        for (int w = 0; w < partial.Length / Steps; w++)
+            for (int t = 0; t < Steps; t++) counts[t] += partial[w * Steps + t];
         return Finish(counts, y, fused: true);
     }
 
@@ -120,13 +116,10 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         return (v, OutputMask);
     }
 
-    /// <summary>Sums the per-worker spike counts, updates the divergence count and reports the call.</summary>
-    private Variable Finish(long[] partial, Tensor y, bool fused = false)
+    /// <summary>Updates the divergence count and reports the call's spike counts per step.</summary>
+    private Variable Finish(long[] counts, Tensor y, bool fused = false)
     {
         LastCallFused = fused;
-        var counts = new long[Steps];
-        for (int w = 0; w < partial.Length / Steps; w++)
-            for (int t = 0; t < Steps; t++) counts[t] += partial[w * Steps + t];
         _stepsRun += Steps;
         DivergentNeurons = CountDivergent(_v, DivergenceFactor * Threshold * _stepsRun + _largestOffset);
         Emit(counts, y);
@@ -151,9 +144,8 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         public void Apply(Span<float> image, int row, int worker)
         {
             int t = row / _neuron.Batch, b = row % _neuron.Batch, s = _perSample;
-            var mask = _mask == null ? default : _mask.AsSpan(b * s, s);
-            IfKernels.Run(image, false, _v.AsSpan(b * s, s), image, mask, _neuron.Threshold, _neuron.Rule == FireRule.Greater,
-                1, s, 0, s, _counts.AsSpan(worker * Steps + t, 1));
+            var step = new IfStep(_neuron.Threshold, _neuron.Rule == FireRule.Greater, _mask, b * s);
+            NeuronKernel.Run(step, image, false, _v.AsSpan(b * s, s), image, 1, s, 0, s, _counts.AsSpan(worker * Steps + t, 1));
         }
     }
 
@@ -183,22 +175,5 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
             _largestOffset = TensorPrimitives.MaxMagnitude(off);
         }
         return v;
-    }
-
-    // The readable reference the fused kernels are tested against (SpikingJelly's charge/fire/reset split).
-
-    /// <summary>m = v + I.</summary>
-    public static void Charge(Span<float> v, ReadOnlySpan<float> current) => TensorPrimitives.Add(v, current, v);
-
-    /// <summary>s = 1 where v ≥ θ (v &gt; θ for <see cref="FireRule.Greater"/>), else 0.</summary>
-    public static void Fire(ReadOnlySpan<float> v, float theta, FireRule rule, Span<float> spikes)
-    {
-        for (int i = 0; i < v.Length; i++) spikes[i] = (rule == FireRule.Greater ? v[i] > theta : v[i] >= theta) ? 1f : 0f;
-    }
-
-    /// <summary>v −= θ·s (reset by subtraction).</summary>
-    public static void Reset(Span<float> v, ReadOnlySpan<float> spikes, float theta)
-    {
-        for (int i = 0; i < v.Length; i++) v[i] -= theta * spikes[i];
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpikeSharp.Autograd;
 using SpikeSharp.Nn;
 using SpikeSharp.Tensors;
@@ -31,24 +32,29 @@ public sealed class SignedNeuron(string layerName, float threshold, Activation? 
         int[] net = _net!;
         var y = OutputFor(x.Value);
         float[] yout = y.Data;
-        var counts = ForEachTile(n, (start, end, c) =>
-        {
-            for (int i = start; i < end; i++)
-            {
-                float vi = v[i];
-                int ni = net[i];
-                for (int t = 0; t < steps; t++)
-                {
-                    vi += constant ? xin[i] : xin[t * n + i];
-                    float o = 0f;
-                    if (vi >= theta) { o = theta; vi -= theta; ni++; c[t]++; }
-                    else if (vi <= -NegativeEpsilon && ni > 0) { o = -theta; vi += theta; ni--; c[t]++; }
-                    yout[t * n + i] = o;
-                }
-                (v[i], net[i]) = (vi, ni);
-            }
-        });
+        var step = new SignedStep(theta, net);
+        var counts = ForEachTile(n, (start, end, c) => NeuronKernel.Run(step, xin, constant, v, yout, steps, n, start, end - start, c));
         Emit(counts, y);
         return new Variable(y);
     }
+}
+
+/// <summary>The signed neuron's step: v += I; +θ when v ≥ θ (net count +1), else −θ when v ≤ −ε and the net count is
+/// positive (−1); one spike either way.</summary>
+/// <param name="Net">net spike count per neuron (positive minus negative so far)</param>
+public readonly record struct SignedStep(float Theta, int[] Net) : INeuronStep
+{
+    public bool Vectorized => false;
+
+    public float Step(int i, int t, ref float v, float current, out int spikes)
+    {
+        v += current;
+        spikes = 1;
+        if (IfStep.Fires(v, Theta, strict: false)) { v -= Theta; Net[i]++; return Theta; }
+        if (v <= -SignedNeuron.NegativeEpsilon && Net[i] > 0) { v += Theta; Net[i]--; return -Theta; }
+        spikes = 0;
+        return 0f;
+    }
+
+    public Vector512<float> Step(int i, int t, ref Vector512<float> v, Vector512<float> current, out int spikes) => throw new NotSupportedException();
 }

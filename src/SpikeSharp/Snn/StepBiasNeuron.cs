@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpikeSharp.Autograd;
 using SpikeSharp.Nn;
 using SpikeSharp.Tensors;
@@ -39,29 +40,28 @@ public sealed class StepBiasNeuron(string layerName, float threshold, Activation
         float theta = Threshold;
         if (_v == null) { _v = new float[n]; Array.Fill(_v, theta / 2); }
         float[] v = _v, xin = x.Value.Data, bias = Bias ?? [];
-        int biasSteps = bias.Length / Math.Max(1, channels), first = _step;
+        int first = _step;
         var y = OutputFor(x.Value);
         float[] yout = y.Data;
-        var counts = ForEachTile(n, (start, end, c) =>
-        {
-            for (int i = start; i < end; i++)
-            {
-                float vi = v[i];
-                int ch = i % perSample / plane;
-                for (int t = 0; t < steps; t++)
-                {
-                    int step = first + t;
-                    if (step < biasSteps) vi -= bias[step * channels + ch];
-                    vi += constant ? xin[i] : xin[t * n + i];
-                    bool fire = vi >= theta;
-                    if (fire) { vi -= theta; c[t]++; }
-                    yout[t * n + i] = fire ? theta : 0f;
-                }
-                v[i] = vi;
-            }
-        });
+        var step = new StepBiasStep(new IfStep(theta, Strict: false), bias, channels, perSample, plane, first);
+        var counts = ForEachTile(n, (start, end, c) => NeuronKernel.Run(step, xin, constant, v, yout, steps, n, start, end - start, c));
         _step += steps;
         Emit(counts, y);
         return new Variable(y);
     }
+}
+
+/// <summary>FTBC's step: v −= b_t (the bias of step first + t, per channel, while there is one), then the IF step.</summary>
+public readonly record struct StepBiasStep(IfStep If, float[] Bias, int Channels, int PerSample, int Plane, int First) : INeuronStep
+{
+    public bool Vectorized => false;
+
+    public float Step(int i, int t, ref float v, float current, out int spikes)
+    {
+        int step = First + t;
+        if (step * Channels < Bias.Length) v -= Bias[step * Channels + i % PerSample / Plane];
+        return If.Step(i, t, ref v, current, out spikes);
+    }
+
+    public Vector512<float> Step(int i, int t, ref Vector512<float> v, Vector512<float> current, out int spikes) => throw new NotSupportedException();
 }

@@ -89,7 +89,7 @@ public class IfNeuronTests
     }
 
     [Fact]
-    public void FusedKernelsMatchTheChargeFireResetReferenceAtEveryLength()
+    public void NeuronKernelMatchesTheChargeFireResetReferenceAtEveryLength()
     {
         foreach (bool strict in new[] { false, true })
             for (int n = 0; n <= 257; n++)
@@ -98,32 +98,53 @@ public class IfNeuronTests
                 var input = TestUtil.RandomRange(n, -0.5f, 1.5f, steps * n).Data;
                 var mask = TestUtil.Random(n + 1, n).Data.Select(v => v > 0 ? 1f : 0f).ToArray();
                 float theta = 0.8f;
-                var rule = strict ? FireRule.Greater : FireRule.GreaterOrEqual;
+                // The reference: charge, fire, reset (SpikingJelly's split), one neuron at a time.
                 var vRef = Enumerable.Repeat(0.4f, n).ToArray();
                 var outRef = new float[steps * n];
                 var countsRef = new long[steps];
-                var spikes = new float[n];
                 for (int t = 0; t < steps; t++)
+                    for (int i = 0; i < n; i++)
+                    {
+                        vRef[i] += input[t * n + i];
+                        float spike = (strict ? vRef[i] > theta : vRef[i] >= theta) ? 1f : 0f;
+                        vRef[i] -= theta * spike;
+                        outRef[t * n + i] = spike * theta * mask[i];
+                        if (outRef[t * n + i] != 0) countsRef[t]++; // emitted spikes: a masked one does not count
+                    }
+                foreach (bool vectorize in new[] { true, false })
                 {
-                    IfNeuron.Charge(vRef, input.AsSpan(t * n, n));
-                    IfNeuron.Fire(vRef, theta, rule, spikes);
-                    IfNeuron.Reset(vRef, spikes, theta);
-                    for (int i = 0; i < n; i++) outRef[t * n + i] = spikes[i] * theta * mask[i];
-                    countsRef[t] = outRef.AsSpan(t * n, n).ToArray().Count(v => v != 0); // emitted spikes: a masked one does not count
-                }
-                foreach (var path in new[] { "512", "scalar" })
-                {
-                    if (path == "512" && !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) continue;
                     var v = Enumerable.Repeat(0.4f, n).ToArray();
                     var output = new float[steps * n];
                     var counts = new long[steps];
-                    if (path == "512") IfKernels.Run512(input, false, v, output, mask, theta, strict, steps, n, 0, n, counts);
-                    else IfKernels.RunScalar(input, false, v, output, mask, theta, strict, steps, n, 0, n, counts);
+                    NeuronKernel.Run(new IfStep(theta, strict, mask), input, false, v, output, steps, n, 0, n, counts, vectorize);
                     Assert.Equal(outRef, output);
                     Assert.Equal(vRef, v);
                     Assert.Equal(countsRef, counts);
                 }
             }
+    }
+
+    [Fact]
+    public void BurstStepVectorAndScalarBodiesAgree()
+    {
+        for (int n = 1; n <= 70; n += 23)
+        {
+            const int steps = 6;
+            var input = TestUtil.RandomRange(n, -1f, 3f, steps * n).Data;
+            var step = new BurstStep(0.25f, 3);
+            var results = new[] { true, false }.Select(vectorize =>
+            {
+                var v = Enumerable.Repeat(0.125f, n).ToArray();
+                var output = new float[steps * n];
+                var counts = new long[steps];
+                NeuronKernel.Run(step, input, false, v, output, steps, n, 0, n, counts, vectorize);
+                return (v, output, counts);
+            }).ToArray();
+            Assert.Equal(results[1].v, results[0].v);
+            Assert.Equal(results[1].output, results[0].output);
+            Assert.Equal(results[1].counts, results[0].counts);
+            Assert.True(results[0].counts.Sum() > 0);
+        }
     }
 
     [Fact]

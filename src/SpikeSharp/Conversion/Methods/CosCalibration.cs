@@ -62,6 +62,7 @@ public sealed class CosCalibration : ConversionMethod
     {
         int n = constant ? input.Length : input.Length / neuron.Steps;
         float theta = neuron.Threshold, start = neuron.InitialFraction;
+        bool strict = neuron.Rule == FireRule.Greater;
         var v0 = new float[n];
         Array.Fill(v0, start);
         for (int round = 1; round <= Rounds; round++)
@@ -72,7 +73,7 @@ public sealed class CosCalibration : ConversionMethod
                 for (int t = 0; t < PresimSteps; t++)
                 {
                     v += (constant ? input[i] : input[t * n + i]) / theta;
-                    if (neuron.Rule == FireRule.Greater ? v > 1f : v >= 1f) { pMin = Math.Min(pMin, v); v -= 1f; count++; }
+                    if (IfStep.Fires(v, 1f, strict)) { pMin = Math.Min(pMin, v); v -= 1f; count++; } // IF in units of θ
                     else qMax = Math.Max(qMax, v);
                 }
                 if (v < -(round - 1) && count > round - 1) v0[i] -= Math.Max(1f, pMin - 0.999f);

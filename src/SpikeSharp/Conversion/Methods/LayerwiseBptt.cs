@@ -91,7 +91,7 @@ public sealed class LayerwiseBptt
                 {
                     v += d.Constant ? d.Currents[b * s + i] : d.Currents[((long)t * d.Samples + b) * s + i];
                     m[t * s + i] = v;
-                    if (strict ? v > theta : v >= theta) { v -= theta; rate[i] += theta; }
+                    if (IfStep.Fires(v, theta, strict)) { v -= theta; rate[i] += theta; }
                 }
                 rate[i] /= steps;
             }
