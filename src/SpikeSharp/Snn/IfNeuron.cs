@@ -154,7 +154,7 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
     public static long CountDivergent(ReadOnlySpan<float> v, float limit)
     {
         if (v.IsEmpty) return 0;
-        float max = TensorPrimitives.MaxMagnitude(v);
+        float max = MathF.Abs(TensorPrimitives.MaxMagnitude(v)); // MaxMagnitude keeps the sign
         if (max <= limit) return 0; // false for NaN: falls through to the count
         long count = 0;
         foreach (float x in v) if (!(MathF.Abs(x) <= limit)) count++;
@@ -172,7 +172,7 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
                 for (int b = 0; b < Batch; b++) TensorPrimitives.Add(v.AsSpan(b * perSample, perSample), off, v.AsSpan(b * perSample, perSample));
             else if (off.Length == n) TensorPrimitives.Add(v, off, v);
             else throw new ArgumentException($"neuron '{LayerName}': initial offset has {off.Length} entries, expected {perSample} or {n}");
-            _largestOffset = TensorPrimitives.MaxMagnitude(off);
+            _largestOffset = MathF.Abs(TensorPrimitives.MaxMagnitude(off));
         }
         return v;
     }

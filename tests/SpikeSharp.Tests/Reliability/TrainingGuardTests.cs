@@ -131,7 +131,10 @@ public sealed class DivergenceTests
     {
         var v = new float[1000];
         Assert.Equal(0, global::SpikeSharp.Snn.IfNeuron.CountDivergent(v, 10f));
-        v[3] = float.NaN; v[500] = float.NegativeInfinity; v[999] = 10.5f; v[998] = -11f; v[997] = 10f;
+        // Only a negative one: the fast path's max must be of |v| (TensorPrimitives.MaxMagnitude returns −11, not 11).
+        v[998] = -11f;
+        Assert.Equal(1, global::SpikeSharp.Snn.IfNeuron.CountDivergent(v, 10f));
+        v[3] = float.NaN; v[500] = float.NegativeInfinity; v[999] = 10.5f; v[997] = 10f;
         Assert.Equal(4, global::SpikeSharp.Snn.IfNeuron.CountDivergent(v, 10f));
     }
 
