@@ -74,9 +74,11 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         outShape[0] = Batch * Steps;
         var y = Tensor.Scratch(outShape);
         float[] xin = x.Value.Data, yout = y.Data;
-        var step = new IfStep(Threshold, Rule == FireRule.Greater, mask);
+        var step = new IfStep(Threshold, Rule == FireRule.Greater);
         int steps = Steps;
-        var counts = ForEachTile(n, (start, end, c) => NeuronKernel.Run(step, xin, constant, v, yout, steps, n, start, end - start, c));
+        var counts = mask == null
+            ? ForEachTile(n, (start, end, c) => NeuronKernel.Run(step, xin, constant, v, yout, steps, n, start, end - start, c))
+            : ForEachTile(n, (start, end, c) => NeuronKernel.Run(new MaskedIfStep(step, mask, 0), xin, constant, v, yout, steps, n, start, end - start, c));
         return Finish(counts, y);
     }
 
@@ -144,8 +146,11 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         public void Apply(Span<float> image, int row, int worker)
         {
             int t = row / _neuron.Batch, b = row % _neuron.Batch, s = _perSample;
-            var step = new IfStep(_neuron.Threshold, _neuron.Rule == FireRule.Greater, _mask, b * s);
-            NeuronKernel.Run(step, image, false, _v.AsSpan(b * s, s), image, 1, s, 0, s, _counts.AsSpan(worker * Steps + t, 1));
+            var step = new IfStep(_neuron.Threshold, _neuron.Rule == FireRule.Greater);
+            Span<float> v = _v.AsSpan(b * s, s);
+            Span<long> counts = _counts.AsSpan(worker * Steps + t, 1);
+            if (_mask == null) NeuronKernel.Run(step, image, false, v, image, 1, s, 0, s, counts);
+            else NeuronKernel.Run(new MaskedIfStep(step, _mask, b * s), image, false, v, image, 1, s, 0, s, counts);
         }
     }
 

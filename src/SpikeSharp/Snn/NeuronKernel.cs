@@ -64,13 +64,9 @@ public static class NeuronKernel
 }
 
 /// <summary>
-/// Integrate-and-fire with soft reset (spec §1): m = v + I, s = [m ≥ θ] (or m &gt; θ), v = m − θ·s, output θ·s times an
-/// optional 0/1 mask (SRP); a masked spike is neither emitted nor counted.
+/// Integrate-and-fire with soft reset (spec §1): m = v + I, s = [m ≥ θ] (or m &gt; θ), v = m − θ·s, output θ·s.
 /// </summary>
-/// <param name="Mask">the layer's output mask, or null</param>
-/// <param name="MaskOffset">where neuron 0 of the state the driver sees sits in the mask (the fused epilogue runs one
-/// image's slice)</param>
-public readonly record struct IfStep(float Theta, bool Strict, float[]? Mask = null, int MaskOffset = 0) : INeuronStep
+public readonly record struct IfStep(float Theta, bool Strict) : INeuronStep
 {
     public bool Vectorized => true;
 
@@ -85,11 +81,6 @@ public readonly record struct IfStep(float Theta, bool Strict, float[]? Mask = n
         bool fire = Fires(m, Theta, Strict);
         float spike = fire ? Theta : 0f;
         v = m - spike;
-        if (Mask != null)
-        {
-            spike *= Mask[MaskOffset + i];
-            fire &= Mask[MaskOffset + i] != 0;
-        }
         spikes = fire ? 1 : 0;
         return spike;
     }
@@ -97,17 +88,44 @@ public readonly record struct IfStep(float Theta, bool Strict, float[]? Mask = n
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Vector512<float> Step(int i, int t, ref Vector512<float> v, Vector512<float> current, out int spikes)
     {
+        var (spike, fire) = Fire(ref v, current);
+        spikes = BitOperations.PopCount(fire.ExtractMostSignificantBits());
+        return spike;
+    }
+
+    /// <summary>The vector step's spikes θ·s and fire mask.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal (Vector512<float> Spike, Vector512<float> Fire) Fire(ref Vector512<float> v, Vector512<float> current)
+    {
         var th = Vector512.Create(Theta);
         var m = v + current;
         var fire = Strict ? Vector512.GreaterThan(m, th) : Vector512.GreaterThanOrEqual(m, th);
         var spike = fire & th;
         v = m - spike;
-        if (Mask != null)
-        {
-            spike *= Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(Mask), (nuint)(MaskOffset + i));
-            fire = ~Vector512.Equals(spike, Vector512<float>.Zero);
-        }
-        spikes = BitOperations.PopCount(fire.ExtractMostSignificantBits());
+        return (spike, fire);
+    }
+}
+
+/// <summary>The IF step with a 0/1 output mask (SRP): a masked spike still resets v but is neither emitted nor counted.</summary>
+/// <param name="MaskOffset">where neuron 0 of the state the driver sees sits in the mask (the fused epilogue runs one
+/// image's slice)</param>
+public readonly record struct MaskedIfStep(IfStep If, float[] Mask, int MaskOffset) : INeuronStep
+{
+    public bool Vectorized => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Step(int i, int t, ref float v, float current, out int spikes)
+    {
+        float spike = If.Step(i, t, ref v, current, out spikes) * Mask[MaskOffset + i];
+        spikes = spike != 0 ? spikes : 0;
+        return spike;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector512<float> Step(int i, int t, ref Vector512<float> v, Vector512<float> current, out int spikes)
+    {
+        var spike = If.Fire(ref v, current).Spike * Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(Mask), (nuint)(MaskOffset + i));
+        spikes = BitOperations.PopCount((~Vector512.Equals(spike, Vector512<float>.Zero)).ExtractMostSignificantBits());
         return spike;
     }
 }

@@ -116,7 +116,7 @@ public class IfNeuronTests
                     var v = Enumerable.Repeat(0.4f, n).ToArray();
                     var output = new float[steps * n];
                     var counts = new long[steps];
-                    NeuronKernel.Run(new IfStep(theta, strict, mask), input, false, v, output, steps, n, 0, n, counts, vectorize);
+                    NeuronKernel.Run(new MaskedIfStep(new IfStep(theta, strict), mask, 0), input, false, v, output, steps, n, 0, n, counts, vectorize);
                     Assert.Equal(outRef, output);
                     Assert.Equal(vRef, v);
                     Assert.Equal(countsRef, counts);
