@@ -96,6 +96,56 @@ public class GradCheckTests
         TestUtil.AssertClose(dense.Data, y, atol: 1e-4, what: "direct loops vs GEMM");
     }
 
+    [Theory]
+    [InlineData(4, 4, 4, 3, 1, 1, 7)]   // depthwise, rows shorter than a vector
+    [InlineData(4, 8, 4, 3, 1, 1, 28)]  // channel multiplier 2, two vectors per row
+    [InlineData(6, 4, 2, 3, 2, 2, 13)]  // two groups, dilation 2
+    [InlineData(3, 5, 1, 5, 0, 1, 33)]  // one group, 5×5, no padding
+    public void GroupedConvStride1EqualsANaiveLoop(int cin, int cout, int groups, int k, int pad, int dilation, int size)
+    {
+        var x = TestUtil.Random(11, 2, cin, size, size).Data;
+        var w = TestUtil.Random(12, cout, cin / groups, k, k).Data;
+        var b = TestUtil.Random(13, cout).Data;
+        var g = new GroupedConvGeometry(2, cin, size, size, cout, k, 1, pad, dilation, groups);
+        var y = new float[2 * cout * g.OutH * g.OutW];
+        GroupedConvKernels.Forward(g, x, w, b, y);
+        for (int n = 0; n < 2; n++)
+            for (int o = 0; o < cout; o++)
+                for (int r = 0; r < g.OutH; r++)
+                    for (int c = 0; c < g.OutW; c++)
+                    {
+                        double sum = b[o];
+                        for (int i = 0; i < g.InPerGroup; i++)
+                            for (int kh = 0; kh < k; kh++)
+                                for (int kw = 0; kw < k; kw++)
+                                {
+                                    int ih = r - pad + kh * dilation, iw = c - pad + kw * dilation;
+                                    if (ih < 0 || iw < 0 || ih >= size || iw >= size) continue;
+                                    int ci = o / g.OutPerGroup * g.InPerGroup + i;
+                                    sum += (double)w[((o * g.InPerGroup + i) * k + kh) * k + kw] * x[((n * cin + ci) * size + ih) * size + iw];
+                                }
+                        float got = y[((n * cout + o) * g.OutH + r) * g.OutW + c];
+                        Assert.True(Math.Abs(got - sum) <= 1e-4 * (1 + Math.Abs(sum)), $"({n},{o},{r},{c}): {got} vs {sum}");
+                    }
+    }
+
+    [Theory]
+    [InlineData(1, 2, 2)] // spread to 5×5: the dense kernels
+    [InlineData(2, 2, 2)]
+    [InlineData(1, 3, 3)] // 7×7 is more than 4× the taps: direct loops
+    public void DilatedConvOnTheDenseKernelsEqualsTheDirectLoops(int stride, int pad, int dilation)
+    {
+        var x = new Variable(TestUtil.Random(7, 3, 5, 12, 12));
+        var w = new Variable(TestUtil.Random(8, 6, 5, 3, 3));
+        var b = new Variable(TestUtil.Random(9, 6));
+        var y = Conv2dOp.ForwardGrouped(x, w, b, stride, pad, dilation, 1).Value;
+        var g = new GroupedConvGeometry(3, 5, 12, 12, 6, 3, stride, pad, dilation, 1);
+        var direct = new float[y.Length];
+        GroupedConvKernels.Forward(g, x.Value.Data, w.Value.Data, b.Value.Data, direct);
+        Assert.Equal([3, 6, g.OutH, g.OutW], y.Shape);
+        TestUtil.AssertClose(direct, y.Data, atol: 1e-4, what: "dense spread kernel vs direct loops");
+    }
+
     [Fact]
     public void ConcatAlongChannels()
     {
