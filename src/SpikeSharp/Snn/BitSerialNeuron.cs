@@ -47,7 +47,8 @@ public sealed class BitSerialNeuron : SpikingNeuron
         var step = new BitSerialStep(unit, steps);
         var counts = ForEachTile(n, (start, end, c) =>
         {
-            // The layer's current z: its input, or the mean of its T input rows.
+            // The layer's current z: its input, or the mean of its T input rows, kept in u, which is also the potential:
+            // step 0 reads z[i] before it sets u[i] = z[i] + λ/(2L), and later steps do not read the current.
             float[] z = xin;
             if (!constant)
             {
