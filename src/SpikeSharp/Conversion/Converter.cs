@@ -62,7 +62,7 @@ public static class Converter
     }
 
     /// <summary>A max pool converts where a graph's planner said what it reads (docs/conversion-methods.md "Max
-    /// pooling"); in a module tree of the built-in kind nobody did.</summary>
+    /// pooling"); in a hand-built module tree (a <see cref="Sequential"/>) nobody did.</summary>
     public static void Validate(Module model)
     {
         var maxPool = model.NamedModules().FirstOrDefault(m => m.Value is MaxPool2d { Input: PoolInput.Unknown });

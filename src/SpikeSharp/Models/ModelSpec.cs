@@ -30,20 +30,9 @@ public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32,
     /// make a model of gigabytes).</summary>
     public const int MaxChannels = 64, MaxSide = 4096, MaxClasses = 100_000, MaxWeightCount = 1 << 28;
 
-    /// <summary>Elements of the model's largest weight tensor, computed from the spec without building it.</summary>
-    public long LargestWeightCount()
-    {
-        if (Graph != null) return Graph.LargestWeightCount();
-        long Conv(int cin, int cout) => (long)Scaled(cin) * Scaled(cout) * 9;
-        return Name switch
-        {
-            "cnn-small" => Math.Max(Math.Max(Conv(32, 64), (long)Scaled(64) * (Height / 4) * (Width / 4) * Scaled(128)), (long)Scaled(128) * Classes),
-            "vgg16" => new[] { Conv(512, 512), (long)Scaled(512) * (Height / 32) * (Width / 32) * Scaled(4096), (long)Scaled(4096) * Scaled(4096),
-                (long)Scaled(4096) * Classes }.Max(),
-            "resnet20" => Math.Max(Conv(64, 64), (long)Scaled(64) * Classes),
-            _ => Math.Max(Conv(512, 512), (long)Scaled(512) * Classes),
-        };
-    }
+    /// <summary>Elements of the model's largest weight tensor, from the graph's shapes (a built-in's graph has no
+    /// weights yet, so this allocates none).</summary>
+    public long LargestWeightCount() => (Graph ?? Graphs.BuiltinGraphs.Create(this)).LargestWeightCount();
 
     public void Validate()
     {
@@ -64,14 +53,15 @@ public sealed record ModelSpec(string Name, int InChannels = 3, int Height = 32,
             throw new SpikeSharpException($"invalid input shape {InChannels}x{Height}x{Width}; expected 1..{MaxChannels} channels and sides of 1..{MaxSide}");
         if (Classes < 2 || Classes > MaxClasses) throw new SpikeSharpException($"a classifier needs 2..{MaxClasses} classes, got {Classes}");
         if (!(WidthMultiplier > 0 && WidthMultiplier <= 16)) throw new SpikeSharpException($"--width must be in (0, 16], got {WidthMultiplier}");
-        if (LargestWeightCount() is var largest && largest > MaxWeightCount)
-            throw new SpikeSharpException($"{Name} at width {WidthMultiplier} with input {InChannels}x{Height}x{Width} and {Classes} classes would need a " +
-                $"weight tensor of {largest} elements; expected at most {MaxWeightCount} (lower --width or the input size)");
         ActivationOrDefault.Validate();
         if (Name == "vgg16" && (Height < 32 || Width < 32))
             throw new SpikeSharpException($"vgg16 halves the image five times and needs inputs of at least 32x32, got {Height}x{Width}; pad the data (CIFAR layout)");
         if (Name == "cnn-small" && (Height < 4 || Width < 4))
             throw new SpikeSharpException($"cnn-small needs inputs of at least 4x4, got {Height}x{Width}");
+        // After the size checks: the built-in's graph is built to measure it, and a too-small input has no graph.
+        if (LargestWeightCount() is var largest && largest > MaxWeightCount)
+            throw new SpikeSharpException($"{Name} at width {WidthMultiplier} with input {InChannels}x{Height}x{Width} and {Classes} classes would need a " +
+                $"weight tensor of {largest} elements; expected at most {MaxWeightCount} (lower --width or the input size)");
     }
 }
 

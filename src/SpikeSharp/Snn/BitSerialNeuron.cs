@@ -43,7 +43,7 @@ public sealed class BitSerialNeuron : SpikingNeuron
         var y = Tensor.Scratch(outShape);
         float[] xin = x.Value.Data, yout = y.Data;
         float unit = Threshold / Levels;
-        var u = new float[n];
+        var u = Tensor.Scratch(n).Data; // every entry is written before it is read
         var step = new BitSerialStep(unit, steps);
         var counts = ForEachTile(n, (start, end, c) =>
         {

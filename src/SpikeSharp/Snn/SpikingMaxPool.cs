@@ -33,7 +33,7 @@ public sealed class SpikingMaxPool(string layerName, int kernelSize, int stride)
         WorkerPool.Shared.For(_batch * c, (item, _) =>
         {
             int b = item / c, ch = item % c;
-            var total = new float[plane]; // accumulated output of each unit of this image and channel
+            var total = ThreadScratch.GetCleared(0, plane); // accumulated output of each unit of this image and channel
             for (int t = 0; t < _steps; t++)
             {
                 int row = t * _batch + b;

@@ -38,6 +38,21 @@ public class GraphModelTests
         Assert.Equal(sha256, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes.ToArray())));
     }
 
+    /// <summary>The weight-size limit is checked from the built-in's graph before any weight exists: the count is the
+    /// largest conv/linear weight (ResNet-20: the 64→64 3×3 convolutions; VGG-16: the 4096→4096 classifier layer).</summary>
+    [Fact]
+    public void BuiltInsLargestWeightComesFromTheirGraphAndTheLimitHolds()
+    {
+        Assert.Equal(64L * 64 * 9, new ModelSpec("resnet20", 3, 32, 32, 10).LargestWeightCount());
+        Assert.Equal(4096L * 4096, new ModelSpec("vgg16", 3, 32, 32, 10).LargestWeightCount());
+        Assert.Equal(64L * 7 * 7 * 128, new ModelSpec("cnn-small", 1, 28, 28, 10).LargestWeightCount());
+        var huge = new ModelSpec("vgg16", 3, 4096, 4096, 10, 16f);
+        var e = Assert.Throws<SpikeSharpException>(huge.Validate);
+        Assert.Contains($"weight tensor of {huge.LargestWeightCount()} elements; expected at most {ModelSpec.MaxWeightCount}", e.Message);
+        // Too small for VGG's five halvings: that message, not a graph shape error.
+        Assert.Contains("at least 32x32", Assert.Throws<SpikeSharpException>(new ModelSpec("vgg16", 1, 28, 28, 10).Validate).Message);
+    }
+
     [Fact]
     public void GraphJsonRoundTripsAndCheckpointsCarryTheGraph()
     {

@@ -77,7 +77,6 @@ public sealed class QcfsConversion : ConversionMethod
     public override string Description => "QCFS (Bu et al. 2022, spec §1): IF neurons with θ = λ and v(0) = θ/2";
 }
 
-/// <summary>The methods <c>--method</c> accepts.</summary>
 /// <summary>The options <c>evaluate</c> and <c>export</c> pass to every method; each takes what it uses.</summary>
 /// <param name="Presim">τ for srp, ρ for cos</param>
 /// <param name="CalibrationImages">dual-phase's N (a quarter more are held out)</param>
@@ -97,7 +96,7 @@ public sealed class ConversionMethodAttribute(string name, int order) : Attribut
     public int Order { get; } = order;
 }
 
-/// <summary>The registry of methods: every class carrying <see cref="ConversionMethodAttribute"/>.</summary>
+/// <summary>The methods <c>--method</c> accepts: every class carrying <see cref="ConversionMethodAttribute"/>.</summary>
 public static class ConversionMethods
 {
     private static readonly (string Name, Type Type)[] Registered = typeof(ConversionMethod).Assembly.GetTypes()
