@@ -125,6 +125,7 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         _stepsRun += Steps;
         DivergentNeurons = CountDivergent(_v, DivergenceFactor * Threshold * _stepsRun + _largestOffset);
         Emit(counts, y);
+        y.SpikeAmplitude = Threshold; // every output is 0 or θ
         return new Variable(y);
     }
 

@@ -55,6 +55,7 @@ public sealed class SpikingMaxPool(string layerName, int kernelSize, int stride)
             }
         });
         y.SpikeUnit = x.Value.SpikeUnit; // a pooled burst still counts its unit spikes
+        y.SpikeAmplitude = x.Value.SpikeAmplitude; // and pooled spikes are still 0 or θ
         return new Variable(y);
     }
 }

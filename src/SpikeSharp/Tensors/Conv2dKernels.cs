@@ -23,12 +23,18 @@ public static class Conv2dKernels
     /// <paramref name="skipSilentChannels"/> (inference on spikes), input channels that are zero in every image of a group are left out of the im2col matrix
     /// and of the GEMM's K dimension: an analog input only pays for the zero scan, a spiking one skips its dead channels.
     /// An <paramref name="epilogue"/> runs on each output image right after it is written (direct kernels) or after the
-    /// whole output (im2col, which works on groups of images).</summary>
+    /// whole output (im2col, which works on groups of images). A <paramref name="spikeAmplitude"/> &gt; 0 says every input
+    /// is 0 or that value: <see cref="SpikeTableConv"/> takes the geometries it supports.</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool? pool = null,
-        bool skipSilentChannels = false, IConvEpilogue? epilogue = null, bool accumulate = false)
+        bool skipSilentChannels = false, IConvEpilogue? epilogue = null, bool accumulate = false, float spikeAmplitude = 0)
     {
         pool ??= WorkerPool.Shared;
         if (accumulate && epilogue != null) throw new ArgumentException("conv2d: an epilogue works on the convolution alone, not on an accumulated output");
+        if (spikeAmplitude > 0 && !accumulate && SpikeTableConv.Supports(g))
+        {
+            SpikeTableConv.Forward(g, x, w, bias, y, spikeAmplitude, pool, epilogue);
+            return;
+        }
         if (DirectConv3x3.Supports(g))
         {
             DirectConv3x3.Forward(g, x, w, bias, y, pool, skipSilentChannels, epilogue, accumulate);

@@ -21,6 +21,11 @@ public sealed class Tensor
     /// is one event. It stays with this tensor object only: pooling or reshaping makes a tensor without it.</summary>
     public float SpikeUnit { get; set; }
 
+    /// <summary>Set by spiking layers whose every output is 0 or this one value (IF neurons: θ), so that a convolution
+    /// can run on the spikes as bits (<see cref="SpikeTableConv"/>, which checks it). 0: unknown. Like
+    /// <see cref="SpikeUnit"/>, it stays with this tensor object only.</summary>
+    public float SpikeAmplitude { get; set; }
+
     public Tensor(params int[] shape) : this(new float[CheckedCount(shape)], shape) { }
 
     public Tensor(float[] data, params int[] shape)

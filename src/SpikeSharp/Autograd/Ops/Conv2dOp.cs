@@ -84,9 +84,11 @@ public static class Conv2dOp
         var y = Tensor.Scratch(g.N, g.OutChannels, g.OutH, g.OutW);
         bool record = Tape.IsRecording(x, w, b);
         if (record && epilogue != null) throw new InvalidOperationException("conv2d: a fused epilogue has no backward rule; use it in inference only");
-        // Inference skips input channels that are silent across a group of images (spikes are mostly zero).
+        // Inference skips input channels that are silent across a group of images (spikes are mostly zero), and runs
+        // on spikes of one amplitude as bits.
         using (Profiler.Measure(epilogue?.Name ?? "conv fwd", g))
-            Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record, epilogue: epilogue);
+            Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record, epilogue: epilogue,
+                spikeAmplitude: record ? 0 : x.Value.SpikeAmplitude);
         OpCounter.Add("conv2d", (long)g.OutChannels * g.OutPlane * g.ColRows, x.Value);
         var result = new Variable(y, record);
         if (record)
