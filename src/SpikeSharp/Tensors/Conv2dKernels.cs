@@ -30,7 +30,7 @@ public static class Conv2dKernels
     {
         pool ??= WorkerPool.Shared;
         if (accumulate && epilogue != null) throw new ArgumentException("conv2d: an epilogue works on the convolution alone, not on an accumulated output");
-        if (spikeAmplitude > 0 && !accumulate && SpikeTableConv.Supports(g))
+        if (!accumulate && RunsOnSpikes(g, spikeAmplitude))
         {
             SpikeTableConv.Forward(g, x, w, bias, y, spikeAmplitude, pool, epilogue);
             return;
@@ -96,6 +96,10 @@ public static class Conv2dKernels
         });
         if (epilogue != null) ConvEpilogueLoop.Apply(pool, g.N, y, outImage, epilogue);
     }
+
+    /// <summary>Whether <see cref="Forward"/> takes an input of spikes of this amplitude (0: not spikes) to
+    /// <see cref="SpikeTableConv"/>.</summary>
+    public static bool RunsOnSpikes(Conv2dGeometry g, float spikeAmplitude) => spikeAmplitude > 0 && SpikeTableConv.Supports(g);
 
     /// <summary>gx = ∂L/∂x given gy = ∂L/∂y (gx overwritten, or added into with <paramref name="accumulate"/>). Stride-1
     /// convolutions run as a forward convolution of gy with the flipped, transposed kernel; others go through col2im.</summary>

@@ -12,13 +12,16 @@ namespace SpikeSharp.Tests.Snn;
 internal static class ReferenceNets
 {
     /// <summary>A random conv/pool/residual/linear QCFS network for [c, size, size] inputs and k classes, as a graph (a
-    /// residual block's shortcut written before or after its branch, so the planner's scheduling is exercised both ways).</summary>
-    public static Module Random(int seed, int c, int size, int classes)
+    /// residual block's shortcut written before or after its branch, so the planner's scheduling is exercised both ways).
+    /// Layers have 2–5 channels, or with <paramref name="width"/> &gt; 0 multiples of it (16: the spike-table
+    /// convolution's blocks), from the same random draws.</summary>
+    public static Module Random(int seed, int c, int size, int classes, int width = 0)
     {
         var rng = new Random(seed);
         var act = ActivationSpec.Qcfs(4, 1f);
         var g = new GraphBuilder(c, size, size);
-        int ch = 2 + rng.Next(3);
+        int Channels(int narrow) => width > 0 ? width * (narrow - 1) : narrow; // 2, 3, 4 → 1, 2, 3 widths
+        int ch = Channels(2 + rng.Next(3));
         var x = g.Conv("conv1", g.Input, ch, 3, 1, 1, bias: rng.Next(2) == 0);
         if (rng.Next(2) == 0) x = g.BatchNorm("bn1", x);
         x = g.Activation("act1", x, act);
@@ -34,7 +37,7 @@ internal static class ReferenceNets
                     break;
                 case 1 or 2:
                 {
-                    int stride = size >= 4 && rng.Next(2) == 0 ? 2 : 1, outC = ch + rng.Next(2);
+                    int stride = size >= 4 && rng.Next(2) == 0 ? 2 : 1, outC = ch + rng.Next(2) * Math.Max(1, width);
                     string Shortcut() => stride != 1 || ch != outC
                         ? g.BatchNorm(p + "shortcut.1", g.Conv(p + "shortcut.0", x, outC, 1, stride, 0, bias: false)) : x;
                     bool shortcutFirst = rng.Next(2) == 0;
@@ -48,7 +51,7 @@ internal static class ReferenceNets
                 }
                 default:
                 {
-                    int outC = 2 + rng.Next(3), k = rng.Next(2) == 0 ? 1 : 3;
+                    int outC = Channels(2 + rng.Next(3)), k = rng.Next(2) == 0 ? 1 : 3;
                     x = g.Activation(p + "act", g.Conv(p + "conv", x, outC, k, 1, k / 2), act);
                     ch = outC;
                     break;

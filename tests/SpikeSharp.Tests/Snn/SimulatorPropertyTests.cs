@@ -3,6 +3,7 @@
 // analog MACs, for any batch size and MaxRows chunking. Networks are dyadic (ReferenceNets), so agreement is exact.
 using FsCheck;
 using FsCheck.Fluent;
+using SpikeSharp.Autograd;
 using SpikeSharp.Conversion;
 using SpikeSharp.Conversion.Methods;
 using SpikeSharp.Data;
@@ -110,6 +111,29 @@ public class SimulatorPropertyTests
             var actual = ProductionSpikes(snn, new QcfsConversion(), ReferenceNets.Batch(inputs, c.Channels, c.Size), c.Steps);
             AssertSameSpikes(expected, actual, c.ToString());
         }, 100);
+    }
+
+    /// <summary>Networks of 16–64 channels on 16×16 inputs: their convolutions on spikes run on the spike table
+    /// (<see cref="SpikeTableConv"/>; the profile says so), and the spikes still agree with the reference neuron for
+    /// neuron (dyadic networks: every sum is exact in any order).</summary>
+    [Fact]
+    public void WideNetworksConvolveSpikesByTableAndMatchTheReference()
+    {
+        int tableCalls = 0;
+        foreach (int seed in Enumerable.Range(1, 8))
+        {
+            var c = new Case(seed, 3, 16, 1 + seed % 4, 3, 3, 12);
+            var model = ReferenceNets.Random(seed, c.Channels, c.Size, Classes, width: 16);
+            var (data, inputs, _) = ReferenceNets.Images(seed, c.Images, c.Channels, c.Size, Classes);
+            var snn = Converter.Convert(model);
+            var expected = new ReferenceSnn(snn.Model).Run(inputs, [c.Channels, c.Size, c.Size], data.Labels, c.Steps);
+            Profiler.Start();
+            byte[][][] actual;
+            try { actual = ProductionSpikes(snn, new QcfsConversion(), ReferenceNets.Batch(inputs, c.Channels, c.Size), c.Steps); }
+            finally { tableCalls += Profiler.Stop().Where(e => e.Op.StartsWith("spike conv")).Sum(e => e.Calls); }
+            AssertSameSpikes(expected, actual, c + " (16-channel widths)");
+        }
+        Assert.True(tableCalls >= 8, $"only {tableCalls} convolutions ran on the spike table in 8 wide networks");
     }
 
     [Fact]

@@ -86,9 +86,11 @@ public static class Conv2dOp
         if (record && epilogue != null) throw new InvalidOperationException("conv2d: a fused epilogue has no backward rule; use it in inference only");
         // Inference skips input channels that are silent across a group of images (spikes are mostly zero), and runs
         // on spikes of one amplitude as bits.
-        using (Profiler.Measure(epilogue?.Name ?? "conv fwd", g))
+        float spikes = record ? 0 : x.Value.SpikeAmplitude;
+        string label = (Conv2dKernels.RunsOnSpikes(g, spikes) ? "spike " : "") + (epilogue?.Name ?? "conv fwd");
+        using (Profiler.Measure(label, g))
             Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record, epilogue: epilogue,
-                spikeAmplitude: record ? 0 : x.Value.SpikeAmplitude);
+                spikeAmplitude: spikes);
         OpCounter.Add("conv2d", (long)g.OutChannels * g.OutPlane * g.ColRows, x.Value);
         var result = new Variable(y, record);
         if (record)
