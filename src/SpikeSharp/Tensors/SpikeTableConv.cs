@@ -75,14 +75,15 @@ public static unsafe class SpikeTableConv
                         throw new InvalidOperationException($"spike-table convolution: input image {n} ([{g.InChannels},{g.H},{g.W}]) holds a value other than 0 and its spike amplitude {amplitude}");
                     float* tile = stackalloc float[16 * Block];
                     float* outImagePtr = yp + (long)n * outImage;
-                    for (int p0 = 0; p0 < g.OutPlane; p0 += 16)
+                    // Block by block, so that one block's table (≤ 512 KiB) stays in L2 over the whole image.
+                    for (int b = 0; b < blocks; b++)
                     {
-                        // Two runs of 8 output pixels: one 16-wide stretch of a row, or two rows of 8.
-                        int baseA = InputBase(g, p0, pw), baseB = InputBase(g, p0 + 8, pw);
-                        for (int b = 0; b < blocks; b++)
+                        float* blockTable = (float*)tablePtr + b * blockFloats;
+                        var init = bias != null ? Vector512.Create(bias.AsSpan(b * Block, Block)) : Vector512<float>.Zero;
+                        for (int p0 = 0; p0 < g.OutPlane; p0 += 16)
                         {
-                            float* blockTable = (float*)tablePtr + b * blockFloats;
-                            var init = bias != null ? Vector512.Create(bias.AsSpan(b * Block, Block)) : Vector512<float>.Zero;
+                            // Two runs of 8 output pixels: one 16-wide stretch of a row, or two rows of 8.
+                            int baseA = InputBase(g, p0, pw), baseB = InputBase(g, p0 + 8, pw);
                             if (g.StrideW == 1) Accumulate<Stride1>(blockTable, grid + baseA, grid + baseB, tp, kk, groups, RowBytes << bits, gridPlane, init, tile);
                             else Accumulate<Stride2>(blockTable, grid + baseA, grid + baseB, tp, kk, groups, RowBytes << bits, gridPlane, init, tile);
                             Transpose16(tile, outImagePtr + (long)b * Block * g.OutPlane + p0, g.OutPlane);
