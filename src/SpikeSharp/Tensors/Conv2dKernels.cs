@@ -24,13 +24,14 @@ public static class Conv2dKernels
     /// and of the GEMM's K dimension: an analog input only pays for the zero scan, a spiking one skips its dead channels.
     /// An <paramref name="epilogue"/> runs on each output image right after it is written (direct kernels) or after the
     /// whole output (im2col, which works on groups of images). A <paramref name="spikeAmplitude"/> &gt; 0 says every input
-    /// is 0 or that value: <see cref="SpikeTableConv"/> takes the geometries it supports.</summary>
+    /// is 0 or that value: <see cref="SpikeTableConv"/> takes the geometries it supports (callers ask
+    /// <see cref="RunsOnSpikes"/> first whether it pays).</summary>
     public static void Forward(Conv2dGeometry g, float[] x, float[] w, float[]? bias, float[] y, WorkerPool? pool = null,
         bool skipSilentChannels = false, IConvEpilogue? epilogue = null, bool accumulate = false, float spikeAmplitude = 0)
     {
         pool ??= WorkerPool.Shared;
         if (accumulate && epilogue != null) throw new ArgumentException("conv2d: an epilogue works on the convolution alone, not on an accumulated output");
-        if (!accumulate && RunsOnSpikes(g, spikeAmplitude))
+        if (!accumulate && spikeAmplitude > 0 && SpikeTableConv.Supports(g))
         {
             SpikeTableConv.Forward(g, x, w, bias, y, spikeAmplitude, pool, epilogue);
             return;
@@ -97,9 +98,11 @@ public static class Conv2dKernels
         if (epilogue != null) ConvEpilogueLoop.Apply(pool, g.N, y, outImage, epilogue);
     }
 
-    /// <summary>Whether <see cref="Forward"/> takes an input of spikes of this amplitude (0: not spikes) to
-    /// <see cref="SpikeTableConv"/>.</summary>
-    public static bool RunsOnSpikes(Conv2dGeometry g, float spikeAmplitude) => spikeAmplitude > 0 && SpikeTableConv.Supports(g);
+    /// <summary>Whether input x, spikes of this amplitude (0: not spikes), should run on <see cref="SpikeTableConv"/>: a
+    /// geometry it supports, with enough channels firing (<see cref="SpikeTableConv.Pays"/>). <see cref="Forward"/> itself
+    /// takes the table whenever it is given an amplitude and supports the geometry.</summary>
+    public static bool RunsOnSpikes(Conv2dGeometry g, float[] x, float spikeAmplitude) =>
+        spikeAmplitude > 0 && SpikeTableConv.Supports(g) && SpikeTableConv.Pays(g, x);
 
     /// <summary>gx = ∂L/∂x given gy = ∂L/∂y (gx overwritten, or added into with <paramref name="accumulate"/>). Stride-1
     /// convolutions run as a forward convolution of gy with the flipped, transposed kernel; others go through col2im.</summary>

@@ -31,6 +31,25 @@ public static unsafe class SpikeTableConv
         Vector512.IsHardwareAccelerated && g.OutChannels % Block == 0 && g.OutW % 8 == 0 && g.OutPlane % 16 == 0
         && g.StrideH == g.StrideW && g.StrideW is 1 or 2 && BlockTableBytes(g, 4) <= MaxBlockTableBytes;
 
+    /// <summary>Whether the table beats the dense kernels on this input. They skip every input channel that is silent in
+    /// an image, while the table pays for every group. Per output pixel and 16 output channels, in units of one dense
+    /// FMA: the dense kernels cost (firing share of channel planes)·C·K², the table 2 per lookup (K²·groups) plus 43 for
+    /// packing and transposing. The constants are fitted to the measured full-density times of ResNet-20's 16→16 (table
+    /// 0.55 of dense) and 64→64 (0.42) layers and predict VGG-16's 64→64 on 32×32 (0.37 measured). The share is sampled
+    /// on up to 32 images. VGG-16 with random weights leaves most of its deeper channels silent: those layers stay
+    /// dense.</summary>
+    public static bool Pays(Conv2dGeometry g, float[] x)
+    {
+        int stride = Math.Max(1, g.N / 32), sampled = 0;
+        long active = 0;
+        for (int n = 0; n < g.N; n += stride, sampled++)
+            for (int c = 0; c < g.InChannels; c++)
+                if (x.AsSpan((n * g.InChannels + c) * g.InPlane, g.InPlane).IndexOfAnyExcept(0f) >= 0) active++;
+        int kk = g.KH * g.KW;
+        double dense = (double)active / sampled * kk, table = 2.0 * kk * Groups(g, GroupBits(g)) + 43;
+        return table < dense;
+    }
+
     /// <summary>Input channels per lookup: the widest group (at most 8) whose table for one output block stays within
     /// <see cref="TargetBlockTableBytes"/>. A wider group doubles the table and cuts the lookups per tap from ⌈C/b⌉ to
     /// ⌈C/(b+1)⌉; ResNet-20's 3×3 layers get 8 (16 channels), 7 (32) and 6 (64).</summary>

@@ -86,8 +86,8 @@ public static class Conv2dOp
         if (record && epilogue != null) throw new InvalidOperationException("conv2d: a fused epilogue has no backward rule; use it in inference only");
         // Inference skips input channels that are silent across a group of images (spikes are mostly zero), and runs
         // on spikes of one amplitude as bits.
-        float spikes = record ? 0 : x.Value.SpikeAmplitude;
-        string label = (Conv2dKernels.RunsOnSpikes(g, spikes) ? "spike " : "") + (epilogue?.Name ?? "conv fwd");
+        float spikes = !record && Conv2dKernels.RunsOnSpikes(g, x.Value.Data, x.Value.SpikeAmplitude) ? x.Value.SpikeAmplitude : 0;
+        string label = (spikes > 0 ? "spike " : "") + (epilogue?.Name ?? "conv fwd");
         using (Profiler.Measure(label, g))
             Conv2dKernels.Forward(g, x.Value.Data, w.Value.Data, b?.Value.Data, y.Data, skipSilentChannels: !record, epilogue: epilogue,
                 spikeAmplitude: spikes);
