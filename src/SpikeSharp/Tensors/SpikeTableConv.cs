@@ -8,11 +8,11 @@ namespace SpikeSharp.Tensors;
 
 /// <summary>
 /// Convolution of spikes by table lookup. After an IF layer every input is 0 or one amplitude a (the threshold θ), so
-/// the b input channels of a group (4 to 8) can only add one of 2^b sums of a·w to a 16-channel block of outputs. A table holds
-/// those sums for every (output block, tap, group): T[pattern] = Σ_{bit i of pattern} a·w[·, b·j + i, tap]. Each output
-/// pixel then takes one 16-float row per (tap, group), one vector add, where the dense kernels do b FMAs per 16
-/// outputs; the work does not depend on the firing rate.
-/// <para>Per image, the input's 4-bit patterns are packed once into a zero-bordered grid of byte offsets into the
+/// the b input channels of a group (4 to 8) can only add one of 2^b sums of a·w to a 16-channel block of outputs. A
+/// table holds those sums for every (output block, tap, group j): T[pattern] = Σ_{bit i of pattern} a·w[·, b·j + i,
+/// tap]. Each output pixel then takes one 16-float row per (tap, group), one vector add, where the dense kernels do b
+/// FMAs per 16 outputs; the work does not depend on the firing rate (but see <see cref="Pays"/>).
+/// <para>Per image, the input's b-bit patterns are packed once into a zero-bordered grid of byte offsets into the
 /// table, one plane per group (checking that every value is 0 or a); 16 output pixels of one block accumulate in 16
 /// vectors with the output channels in lanes, and a 16×16 transpose writes them to the NCHW output.</para>
 /// <para>Sums are taken in another order than the dense kernels', and a·w is rounded before it is added: results agree
