@@ -58,6 +58,7 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
     public override void ResetState()
     {
         _v = null;
+        _initialPending = false;
         _stepsRun = 0;
         _largestOffset = 0;
         DivergentNeurons = 0;
@@ -89,9 +90,10 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
     public IConvEpilogue BeginFused(int rows, int perRow)
     {
         if (!CanFuse(rows)) throw new InvalidOperationException($"neuron '{LayerName}': this call cannot run fused");
-        var (v, mask) = Start(perRow);
+        var (v, mask) = Start(perRow, deferInitialPotential: true);
         _fusedCounts = new long[WorkerPool.Shared.Count * Steps];
-        return new Epilogue(this, v, mask, perRow, _fusedCounts);
+        _fusedLargest = new float[WorkerPool.Shared.Count];
+        return new Epilogue(this, v, mask, perRow, _fusedCounts, _fusedLargest);
     }
 
     public Variable EndFused(Tensor y)
@@ -101,29 +103,51 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         var counts = new long[Steps];
         for (int w = 0; w < partial.Length / Steps; w++)
             for (int t = 0; t < Steps; t++) counts[t] += partial[w * Steps + t];
-        return Finish(counts, y, fused: true);
+        float largest = 0;
+        foreach (float m in _fusedLargest!)
+        {
+            if (float.IsNaN(m)) { largest = m; break; } // NaN wins: the count below finds it
+            largest = Math.Max(largest, m);
+        }
+        _fusedLargest = null;
+        _initialPending = false;
+        return Finish(counts, y, largest);
     }
 
     /// <summary>Whether the latest call ran inside its convolution (<see cref="IConvOutputConsumer"/>); for profiling and tests.</summary>
     public bool LastCallFused { get; private set; }
 
     private long[]? _fusedCounts; // per worker and step, between BeginFused and EndFused
+    private float[]? _fusedLargest; // per worker: max |v| after the call's last step, between BeginFused and EndFused
+    private bool _initialPending; // a fused call's first step sets each sample's v0 while that image is in cache
 
     /// <summary>The membrane potential (v0 on the first call of a run) and the output mask, checked against B·S.</summary>
-    private (float[] V, float[]? Mask) Start(int perSample)
+    private (float[] V, float[]? Mask) Start(int perSample, bool deferInitialPotential = false)
     {
         int n = Batch * perSample;
-        var v = _v ??= InitialPotential(n, perSample);
+        if (_v == null)
+        {
+            CheckInitialOffset(n, perSample);
+            _v = Tensor.Scratch(n).Data; // arena memory when an arena is active (a fresh array per run would page-fault)
+            if (deferInitialPotential) _initialPending = true;
+            else
+                for (int b = 0; b < Batch; b++) SetInitialPotential(_v.AsSpan(b * perSample, perSample), b);
+        }
+        var v = _v;
         if (OutputMask is { } mask && mask.Length != n) throw new ArgumentException($"neuron '{LayerName}': mask has {mask.Length} entries, expected {n}");
         return (v, OutputMask);
     }
 
-    /// <summary>Updates the divergence count and reports the call's spike counts per step.</summary>
-    private Variable Finish(long[] counts, Tensor y, bool fused = false)
+    /// <summary>Updates the divergence count and reports the call's spike counts per step. A fused call passes the
+    /// largest |v| its epilogue saw after the last step (while v was in cache), so the count needs no pass over v
+    /// unless something diverged.</summary>
+    private Variable Finish(long[] counts, Tensor y, float? fusedLargest = null)
     {
-        LastCallFused = fused;
+        LastCallFused = fusedLargest != null;
         _stepsRun += Steps;
-        DivergentNeurons = CountDivergent(_v, DivergenceFactor * Threshold * _stepsRun + _largestOffset);
+        float limit = DivergenceFactor * Threshold * _stepsRun + _largestOffset;
+        DivergentNeurons = fusedLargest <= limit ? 0 : CountDivergent(_v, limit); // false for NaN: counts
+
         Emit(counts, y);
         y.SpikeAmplitude = Threshold; // every output is 0 or θ
         return new Variable(y);
@@ -137,9 +161,10 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         private readonly float[]? _mask;
         private readonly int _perSample;
         private readonly long[] _counts;
+        private readonly float[] _largest;
 
-        public Epilogue(IfNeuron neuron, float[] v, float[]? mask, int perSample, long[] counts) =>
-            (_neuron, _v, _mask, _perSample, _counts) = (neuron, v, mask, perSample, counts);
+        public Epilogue(IfNeuron neuron, float[] v, float[]? mask, int perSample, long[] counts, float[] largest) =>
+            (_neuron, _v, _mask, _perSample, _counts, _largest) = (neuron, v, mask, perSample, counts, largest);
 
         public int Steps => _neuron.Steps;
         public string Name => "if";
@@ -149,9 +174,16 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
             int t = row / _neuron.Batch, b = row % _neuron.Batch, s = _perSample;
             var step = new IfStep(_neuron.Threshold, _neuron.Rule == FireRule.Greater);
             Span<float> v = _v.AsSpan(b * s, s);
+            if (t == 0 && _neuron._initialPending) _neuron.SetInitialPotential(v, b);
             Span<long> counts = _counts.AsSpan(worker * Steps + t, 1);
             if (_mask == null) NeuronKernel.Run(step, image, false, v, image, 1, s, 0, s, counts);
             else NeuronKernel.Run(new MaskedIfStep(step, _mask, b * s), image, false, v, image, 1, s, 0, s, counts);
+            if (t == Steps - 1)
+            {
+                float m = MathF.Abs(TensorPrimitives.MaxMagnitude((ReadOnlySpan<float>)v)); // MaxMagnitude keeps the sign
+                ref float largest = ref _largest[worker];
+                if (!float.IsNaN(largest) && !(m <= largest)) largest = m;
+            }
         }
     }
 
@@ -167,19 +199,20 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         return count;
     }
 
-    /// <summary>v0 for n = B·S neurons, in arena memory when one is active (a fresh array per run would page-fault).</summary>
-    private float[] InitialPotential(int n, int perSample)
+    /// <summary>Checks the initial offset's length ([S] or [B·S]) and records its largest magnitude.</summary>
+    private void CheckInitialOffset(int n, int perSample)
     {
-        var v = Tensor.Scratch(n).Data;
-        Array.Fill(v, InitialFraction * Threshold);
+        if (InitialOffset is not { } off) return;
+        if (off.Length != perSample && off.Length != n)
+            throw new ArgumentException($"neuron '{LayerName}': initial offset has {off.Length} entries, expected {perSample} or {n}");
+        _largestOffset = MathF.Abs(TensorPrimitives.MaxMagnitude(off));
+    }
+
+    /// <summary>v0 = φ0·θ (+ the initial offset) for sample <paramref name="b"/>'s neurons.</summary>
+    private void SetInitialPotential(Span<float> v, int b)
+    {
+        v.Fill(InitialFraction * Threshold);
         if (InitialOffset is { } off)
-        {
-            if (off.Length == perSample)
-                for (int b = 0; b < Batch; b++) TensorPrimitives.Add(v.AsSpan(b * perSample, perSample), off, v.AsSpan(b * perSample, perSample));
-            else if (off.Length == n) TensorPrimitives.Add(v, off, v);
-            else throw new ArgumentException($"neuron '{LayerName}': initial offset has {off.Length} entries, expected {perSample} or {n}");
-            _largestOffset = MathF.Abs(TensorPrimitives.MaxMagnitude(off));
-        }
-        return v;
+            TensorPrimitives.Add(v, off.Length == v.Length ? off : off.AsSpan(b * v.Length, v.Length), v);
     }
 }

@@ -150,6 +150,30 @@ public sealed class DivergenceTests
         neuron.ResetState();
         Assert.Equal(0, neuron.DivergentNeurons);
     }
+
+    /// <summary>Inside a convolution the neuron takes the largest |v| from its epilogue instead of a pass over v; it must
+    /// count the same neurons as the layer-by-layer call: none, one far below, or one far above plus a NaN.</summary>
+    [Theory]
+    [InlineData(0.7f, 0.2f)]
+    [InlineData(-1000f, 0.2f)]
+    [InlineData(1000f, float.NaN)]
+    public void AFusedNeuronCountsDivergenceAsTheLayerByLayerOneDoes(float a, float b)
+    {
+        // [T·B, S] = [2·2, 3] currents, rows t·B + item; the odd values go into item 1 at t = 1.
+        float[] currents = [0.5f, 0.1f, 0.9f, 0.3f, 0.2f, 0.4f, 0.6f, 0.8f, 0.1f, a, b, 0.3f];
+        var layer = new global::SpikeSharp.Snn.IfNeuron("act", threshold: 1f);
+        layer.Configure(batch: 2, steps: 2);
+        layer.Forward(new global::SpikeSharp.Autograd.Variable(new global::SpikeSharp.Tensors.Tensor((float[])currents.Clone(), 4, 3)));
+        var fused = new global::SpikeSharp.Snn.IfNeuron("act", threshold: 1f);
+        fused.Configure(batch: 2, steps: 2);
+        var y = (float[])currents.Clone();
+        var epilogue = fused.BeginFused(4, 3);
+        foreach (int row in new[] { 0, 2, 1, 3 }) epilogue.Apply(y.AsSpan(row * 3, 3), row, worker: 0);
+        fused.EndFused(new global::SpikeSharp.Tensors.Tensor(y, 4, 3));
+        Assert.True(fused.LastCallFused);
+        Assert.Equal(float.IsNaN(b) ? 2 : Math.Abs(a) > 100 ? 1 : 0, layer.DivergentNeurons);
+        Assert.Equal(layer.DivergentNeurons, fused.DivergentNeurons);
+    }
 }
 
 /// <summary>NoisyQC's training noise depends only on (seed, training step), so a resumed dual-phase Phase I run ends
