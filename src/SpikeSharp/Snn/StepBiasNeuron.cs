@@ -47,6 +47,7 @@ public sealed class StepBiasNeuron(string layerName, float threshold, Activation
         var counts = ForEachTile(n, (start, end, c) => NeuronKernel.Run(step, xin, constant, v, yout, steps, n, start, end - start, c));
         _step += steps;
         Emit(counts, y);
+        y.SpikeAmplitude = theta; // every output is 0 or θ
         return new Variable(y);
     }
 }
