@@ -147,7 +147,6 @@ public sealed class IfNeuron : SpikingNeuron, IConvOutputConsumer
         _stepsRun += Steps;
         float limit = DivergenceFactor * Threshold * _stepsRun + _largestOffset;
         DivergentNeurons = fusedLargest <= limit ? 0 : CountDivergent(_v, limit); // false for NaN: counts
-
         Emit(counts, y);
         y.SpikeAmplitude = Threshold; // every output is 0 or θ
         return new Variable(y);
