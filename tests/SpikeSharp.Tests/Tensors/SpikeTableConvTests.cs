@@ -16,32 +16,10 @@ public class SpikeTableConvTests
         return (g, x, TestUtil.Random(seed + 1, cout * cin * k * k).Data, TestUtil.Random(seed + 2, cout).Data);
     }
 
-    /// <summary>conv(x, w) + b in double, straight from the definition.</summary>
-    private static double[] Reference(Conv2dGeometry g, float[] x, float[] w, float[]? b)
-    {
-        var y = new double[g.N * g.OutChannels * g.OutPlane];
-        for (int n = 0; n < g.N; n++)
-            for (int co = 0; co < g.OutChannels; co++)
-                for (int oh = 0; oh < g.OutH; oh++)
-                    for (int ow = 0; ow < g.OutW; ow++)
-                    {
-                        double sum = b?[co] ?? 0;
-                        for (int ci = 0; ci < g.InChannels; ci++)
-                            for (int kh = 0; kh < g.KH; kh++)
-                                for (int kw = 0; kw < g.KW; kw++)
-                                {
-                                    int ih = oh * g.StrideH - g.PadH + kh, iw = ow * g.StrideW - g.PadW + kw;
-                                    if (ih < 0 || iw < 0 || ih >= g.H || iw >= g.W) continue;
-                                    sum += (double)x[((n * g.InChannels + ci) * g.H + ih) * g.W + iw] * w[((co * g.InChannels + ci) * g.KH + kh) * g.KW + kw];
-                                }
-                        y[((n * g.OutChannels + co) * g.OutH + oh) * g.OutW + ow] = sum;
-                    }
-        return y;
-    }
-
     /// <summary>Every geometry ResNet-20 gives it (3×3 at 16, 32, 64 channels, stride 2, 1×1 stride-2 shortcuts), 8-wide
     /// maps (two rows per tile), a channel count that leaves a short last group, a 5×5 kernel, input rows that are not a
-    /// multiple of 8, and firing rates from silent to saturated; against a double reference, to float32 rounding.</summary>
+    /// multiple of 8, and firing rates from silent to saturated; against the definition summed in double, to float32
+    /// rounding.</summary>
     [Theory]
     [InlineData(3, 16, 32, 16, 3, 1, 1, 1f, 0.18)]
     [InlineData(2, 32, 16, 32, 3, 1, 1, 0.375f, 0.3)]
@@ -59,7 +37,7 @@ public class SpikeTableConvTests
         Assert.True(SpikeTableConv.Supports(g), $"{g} should run on the table");
         var y = new float[n * cout * g.OutPlane];
         SpikeTableConv.Forward(g, x, w, b, y, amplitude, WorkerPool.Shared);
-        var expected = Reference(g, x, w, b);
+        var expected = DirectConv3x3Tests.Naive(g, x, w, b); // summed in double, rounded once
         double scale = amplitude * Math.Sqrt(cin * k * k);
         for (int i = 0; i < y.Length; i++)
             Assert.True(Math.Abs(y[i] - expected[i]) <= 2e-6 * scale + 1e-6, $"{g}: y[{i}] = {y[i]}, reference {expected[i]}");
