@@ -235,15 +235,10 @@ public static unsafe class SpikeTableConv
         b4.Store(tile + 192); b5.Store(tile + 208); b6.Store(tile + 224); b7.Store(tile + 240);
     }
 
-    /// <summary>dst[c·stride + i] = tile[i·16 + c] for a 16×16 tile (pixels × channels → channel planes).</summary>
-    internal static void Transpose16(float* tile, float* dst, int stride)
+    /// <summary>dst[c·stride + i] = tile[i·16 + c] for a 16×16 tile (pixels × channels → channel planes). AVX-512 only,
+    /// as <see cref="Supports"/> requires.</summary>
+    private static void Transpose16(float* tile, float* dst, int stride)
     {
-        if (!Avx512F.IsSupported)
-        {
-            for (int c = 0; c < 16; c++)
-                for (int i = 0; i < 16; i++) dst[c * stride + i] = tile[i * 16 + c];
-            return;
-        }
         Vector512<float> r0 = Vector512.Load(tile), r1 = Vector512.Load(tile + 16), r2 = Vector512.Load(tile + 32), r3 = Vector512.Load(tile + 48),
             r4 = Vector512.Load(tile + 64), r5 = Vector512.Load(tile + 80), r6 = Vector512.Load(tile + 96), r7 = Vector512.Load(tile + 112),
             r8 = Vector512.Load(tile + 128), r9 = Vector512.Load(tile + 144), r10 = Vector512.Load(tile + 160), r11 = Vector512.Load(tile + 176),
