@@ -73,7 +73,7 @@ public static unsafe class SpikeTableConv
         if (!(amplitude > 0) || !float.IsFinite(amplitude)) throw new ArgumentException($"spike-table convolution: amplitude {amplitude} is not a positive number");
         int kk = g.KH * g.KW, bits = GroupBits(g), groups = Groups(g, bits), blocks = g.OutChannels / Block;
         long blockFloats = BlockTableBytes(g, bits) / sizeof(float);
-        int ph = g.H + 2 * g.PadH, pw = g.W + 2 * g.PadW, gridPlane = ph * pw;
+        int ph = g.H + 2 * g.PadH, pw = g.W + 2 * g.PadW, gridPlane = (ph * pw + 1) & ~1; // even: AccumulateStride1 steps planes in pairs
         int inImage = g.InChannels * g.InPlane, outImage = g.OutChannels * g.OutPlane;
         float* table = (float*)NativeMemory.AlignedAlloc((nuint)(blocks * blockFloats * sizeof(float)), 64);
         try
@@ -103,8 +103,8 @@ public static unsafe class SpikeTableConv
                         {
                             // Two runs of 8 output pixels: one 16-wide stretch of a row, or two rows of 8.
                             int baseA = InputBase(g, p0, pw), baseB = InputBase(g, p0 + 8, pw);
-                            if (g.StrideW == 1) Accumulate<Stride1>(blockTable, grid + baseA, grid + baseB, tp, kk, groups, RowBytes << bits, gridPlane, init, tile);
-                            else Accumulate<Stride2>(blockTable, grid + baseA, grid + baseB, tp, kk, groups, RowBytes << bits, gridPlane, init, tile);
+                            if (g.StrideW == 1) AccumulateStride1(blockTable, grid + baseA, grid + baseB, tp, kk, groups, RowBytes << bits, gridPlane, init, tile);
+                            else AccumulateStride2(blockTable, grid + baseA, grid + baseB, tp, kk, groups, RowBytes << bits, gridPlane, init, tile);
                             Transpose16(tile, outImagePtr + (long)b * Block * g.OutPlane + p0, g.OutPlane);
                         }
                     }
@@ -191,18 +191,50 @@ public static unsafe class SpikeTableConv
         return ok && bad == Vector256<int>.Zero;
     }
 
-    private interface IStride { static abstract int Value { get; } }
-    private struct Stride1 : IStride { public static int Value => 1; }
-    private struct Stride2 : IStride { public static int Value => 2; }
-
-    /// <summary>16 output pixels × one 16-channel block: pixels 0–7 read the grid from <paramref name="gridA"/>, 8–15 from
-    /// <paramref name="gridB"/>, <typeparamref name="TStride"/> cells apart; one table row added per (tap, group, pixel).
-    /// Writes the accumulators to <paramref name="tile"/> [pixel][channel].</summary>
+    /// <summary>16 output pixels × one 16-channel block at stride 1: pixels 0–7 read the grid from
+    /// <paramref name="gridA"/>, 8–15 from <paramref name="gridB"/>; one table row added per (tap, group, pixel). Two
+    /// neighbours' offsets come in one 64-bit load: the load ports, not the adds, bound this loop, and halving the offset
+    /// loads took 10–20 % off it. Writes the accumulators to <paramref name="tile"/> [pixel][channel].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Accumulate<TStride>(float* blockTable, int* gridA, int* gridB, int* taps, int kk, int groups, int groupBytes, int gridPlane,
-        Vector512<float> init, float* tile) where TStride : struct, IStride
+    private static void AccumulateStride1(float* blockTable, int* gridA, int* gridB, int* taps, int kk, int groups, int groupBytes, int gridPlane,
+        Vector512<float> init, float* tile)
     {
-        int s = TStride.Value;
+        Vector512<float> a0 = init, a1 = init, a2 = init, a3 = init, a4 = init, a5 = init, a6 = init, a7 = init,
+            b0 = init, b1 = init, b2 = init, b3 = init, b4 = init, b5 = init, b6 = init, b7 = init;
+        byte* t = (byte*)blockTable;
+        int pairPlane = gridPlane / 2; // Forward keeps gridPlane even
+        for (int tap = 0; tap < kk; tap++)
+        {
+            long* pa = (long*)(gridA + taps[tap]), pb = (long*)(gridB + taps[tap]);
+            for (int j = 0; j < groups; j++, pa += pairPlane, pb += pairPlane, t += groupBytes)
+            {
+                long q = pa[0];
+                a0 += Vector512.Load((float*)(t + (int)q)); a1 += Vector512.Load((float*)(t + (q >> 32)));
+                q = pa[1];
+                a2 += Vector512.Load((float*)(t + (int)q)); a3 += Vector512.Load((float*)(t + (q >> 32)));
+                q = pa[2];
+                a4 += Vector512.Load((float*)(t + (int)q)); a5 += Vector512.Load((float*)(t + (q >> 32)));
+                q = pa[3];
+                a6 += Vector512.Load((float*)(t + (int)q)); a7 += Vector512.Load((float*)(t + (q >> 32)));
+                q = pb[0];
+                b0 += Vector512.Load((float*)(t + (int)q)); b1 += Vector512.Load((float*)(t + (q >> 32)));
+                q = pb[1];
+                b2 += Vector512.Load((float*)(t + (int)q)); b3 += Vector512.Load((float*)(t + (q >> 32)));
+                q = pb[2];
+                b4 += Vector512.Load((float*)(t + (int)q)); b5 += Vector512.Load((float*)(t + (q >> 32)));
+                q = pb[3];
+                b6 += Vector512.Load((float*)(t + (int)q)); b7 += Vector512.Load((float*)(t + (q >> 32)));
+            }
+        }
+        StoreTile(tile, a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7);
+    }
+
+    /// <summary><see cref="AccumulateStride1"/> at stride 2: a pixel's neighbour reads the grid two cells on, so each
+    /// offset is its own load.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateStride2(float* blockTable, int* gridA, int* gridB, int* taps, int kk, int groups, int groupBytes, int gridPlane,
+        Vector512<float> init, float* tile)
+    {
         Vector512<float> a0 = init, a1 = init, a2 = init, a3 = init, a4 = init, a5 = init, a6 = init, a7 = init,
             b0 = init, b1 = init, b2 = init, b3 = init, b4 = init, b5 = init, b6 = init, b7 = init;
         byte* t = (byte*)blockTable;
@@ -212,23 +244,31 @@ public static unsafe class SpikeTableConv
             for (int j = 0; j < groups; j++, pa += gridPlane, pb += gridPlane, t += groupBytes)
             {
                 a0 += Vector512.Load((float*)(t + pa[0]));
-                a1 += Vector512.Load((float*)(t + pa[s]));
-                a2 += Vector512.Load((float*)(t + pa[2 * s]));
-                a3 += Vector512.Load((float*)(t + pa[3 * s]));
-                a4 += Vector512.Load((float*)(t + pa[4 * s]));
-                a5 += Vector512.Load((float*)(t + pa[5 * s]));
-                a6 += Vector512.Load((float*)(t + pa[6 * s]));
-                a7 += Vector512.Load((float*)(t + pa[7 * s]));
+                a1 += Vector512.Load((float*)(t + pa[2]));
+                a2 += Vector512.Load((float*)(t + pa[4]));
+                a3 += Vector512.Load((float*)(t + pa[6]));
+                a4 += Vector512.Load((float*)(t + pa[8]));
+                a5 += Vector512.Load((float*)(t + pa[10]));
+                a6 += Vector512.Load((float*)(t + pa[12]));
+                a7 += Vector512.Load((float*)(t + pa[14]));
                 b0 += Vector512.Load((float*)(t + pb[0]));
-                b1 += Vector512.Load((float*)(t + pb[s]));
-                b2 += Vector512.Load((float*)(t + pb[2 * s]));
-                b3 += Vector512.Load((float*)(t + pb[3 * s]));
-                b4 += Vector512.Load((float*)(t + pb[4 * s]));
-                b5 += Vector512.Load((float*)(t + pb[5 * s]));
-                b6 += Vector512.Load((float*)(t + pb[6 * s]));
-                b7 += Vector512.Load((float*)(t + pb[7 * s]));
+                b1 += Vector512.Load((float*)(t + pb[2]));
+                b2 += Vector512.Load((float*)(t + pb[4]));
+                b3 += Vector512.Load((float*)(t + pb[6]));
+                b4 += Vector512.Load((float*)(t + pb[8]));
+                b5 += Vector512.Load((float*)(t + pb[10]));
+                b6 += Vector512.Load((float*)(t + pb[12]));
+                b7 += Vector512.Load((float*)(t + pb[14]));
             }
         }
+        StoreTile(tile, a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTile(float* tile, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+        Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7, Vector512<float> b0, Vector512<float> b1,
+        Vector512<float> b2, Vector512<float> b3, Vector512<float> b4, Vector512<float> b5, Vector512<float> b6, Vector512<float> b7)
+    {
         a0.Store(tile); a1.Store(tile + 16); a2.Store(tile + 32); a3.Store(tile + 48);
         a4.Store(tile + 64); a5.Store(tile + 80); a6.Store(tile + 96); a7.Store(tile + 112);
         b0.Store(tile + 128); b1.Store(tile + 144); b2.Store(tile + 160); b3.Store(tile + 176);
