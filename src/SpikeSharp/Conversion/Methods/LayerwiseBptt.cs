@@ -22,6 +22,12 @@ public sealed class LayerwiseBptt
     public int Patience { get; init; } = 5;
     public int BatchSize { get; init; } = 128;
 
+    /// <summary>Workers of <see cref="Loss"/>; its results do not depend on their number.</summary>
+    public Tensors.WorkerPool Pool { get; init; } = Tensors.WorkerPool.Shared;
+
+    /// <summary>Samples of a batch are split into this many fixed slices, each summing its gradient in sample order.</summary>
+    private const int GradientSlices = 8;
+
     /// <summary>Adam learning rate of the synaptic weights and bias (spec §4b: 1e-4).</summary>
     public float WeightLearningRate { get; init; } = 1e-4f;
 
@@ -76,9 +82,22 @@ public sealed class LayerwiseBptt
         int s = d.Neurons, steps = d.Steps;
         float theta = neuron.Threshold, v0 = neuron.InitialFraction * theta;
         bool strict = neuron.Rule == FireRule.Greater;
-        var partialGrad = grad == null ? null : new float[Tensors.WorkerPool.Shared.Count * s];
+        // One gradient partial per fixed slice of samples (not per worker), summed in slice order: neither which worker
+        // ran which sample nor the worker count may change the rounding, or two runs with the same seed train different
+        // offsets.
+        int slices = Math.Max(1, Math.Min(GradientSlices, count)), perSlice = (count + slices - 1) / slices;
+        var partialGrad = grad == null ? null : new float[slices * s];
         var losses = new double[count];
-        Tensors.WorkerPool.Shared.For(count, (k, worker) =>
+        Pool.For(slices, (slice, _) =>
+        {
+            for (int k = slice * perSlice; k < Math.Min(count, (slice + 1) * perSlice); k++)
+                Sample(k, slice);
+        });
+        if (grad != null)
+            for (int sl = 0; sl < slices; sl++) TensorPrimitives.Add(grad, partialGrad.AsSpan(sl * s, s), grad);
+        return losses.Sum() / count;
+
+        void Sample(int k, int slice)
         {
             int b = b0 + k;
             var m = Tensors.ThreadScratch.Get(4, steps * s);
@@ -104,7 +123,7 @@ public sealed class LayerwiseBptt
             for (int i = 0; i < s; i++) if (p[i] > 0) kl += p[i] * (Math.Log(p[i]) - Math.Log(Math.Max(q[i], 1e-30f)));
             losses[k] = kl;
             if (partialGrad == null) return;
-            var g = partialGrad.AsSpan(worker * s, s);
+            var g = partialGrad.AsSpan(slice * s, s);
             for (int i = 0; i < s; i++)
             {
                 // ∂KL/∂r_i = q_i − p_i (mean over the batch); r = Σ θ s_t / T.
@@ -121,10 +140,7 @@ public sealed class LayerwiseBptt
                 if (currentGrad != null && d.Constant) currentGrad[(long)k * s + i] = constantSum;
                 g[i] += gv;
             }
-        });
-        if (grad != null)
-            for (int w = 0; w < Tensors.WorkerPool.Shared.Count; w++) TensorPrimitives.Add(grad, partialGrad.AsSpan(w * s, s), grad);
-        return losses.Sum() / count;
+        }
     }
 
     /// <summary>The layer feeding an IF neuron: a Conv2d or Linear (<see cref="Layer"/>, child <see cref="LayerName"/> of
