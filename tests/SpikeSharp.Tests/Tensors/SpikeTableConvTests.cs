@@ -119,6 +119,19 @@ public class SpikeTableConvTests
         Assert.Equal(table, Conv2dKernels.RunsOnSpikes(g, x, 1f));
     }
 
+    /// <summary>1×1 convolutions have no direct kernel (im2col + GEMM, ≈ 50 + 3.4 per firing channel): 16 input
+    /// channels take the table (2·2 + 43 = 47) with 16 or 4 of them firing (104, 63.6).</summary>
+    [Theory]
+    [InlineData(16, true)]
+    [InlineData(4, true)]
+    public void OneByOneConvolutionsTakeTheTable(int firing, bool table)
+    {
+        var (g, x, _, _) = Case(40, 16, 16, 32, 1, 2, 0, 1f, 0.3, seed: 12);
+        for (int n = 0; n < g.N; n++)
+            for (int c = firing; c < 16; c++) x.AsSpan((n * 16 + c) * g.InPlane, g.InPlane).Clear();
+        Assert.Equal(table, Conv2dKernels.RunsOnSpikes(g, x, 1f));
+    }
+
     /// <summary>The widest group whose table for one 16-channel output block stays within 512 KiB.</summary>
     [Theory]
     [InlineData(16, 3, 8)]
