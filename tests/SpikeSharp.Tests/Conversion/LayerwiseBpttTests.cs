@@ -79,7 +79,7 @@ public class LayerwiseBpttTests
     [InlineData(true, false)]
     public void GradientsOfOffsetsAndCurrentsMatchForwardModeDifferentiation(bool constant, bool strict)
     {
-        const int samples = 5, neurons = 6, steps = 4;
+        const int samples = 5, neurons = 37, steps = 4; // two vectors of 16 neurons and a scalar tail
         const float theta = 0.75f;
         var rng = new Random(constant ? 1 : strict ? 2 : 3);
         var currents = Enumerable.Range(0, (constant ? 1 : steps) * samples * neurons).Select(_ => (float)(rng.NextDouble() * 1.2 - 0.2)).ToArray();

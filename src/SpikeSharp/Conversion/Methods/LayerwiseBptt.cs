@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpikeSharp.Autograd;
 using SpikeSharp.Models;
 using SpikeSharp.Nn;
@@ -100,20 +101,9 @@ public sealed class LayerwiseBptt
         void Sample(int k, int slice)
         {
             int b = b0 + k;
-            var m = Tensors.ThreadScratch.Get(4, steps * s);
+            var m = Tensors.ThreadScratch.Get(4, steps * s).AsSpan(0, steps * s);
             var rate = Tensors.ThreadScratch.Get(5, s).AsSpan(0, s);
-            rate.Clear();
-            for (int i = 0; i < s; i++)
-            {
-                float v = v0 + offsets[i];
-                for (int t = 0; t < steps; t++)
-                {
-                    v += d.Constant ? d.Currents[b * s + i] : d.Currents[((long)t * d.Samples + b) * s + i];
-                    m[t * s + i] = v;
-                    if (IfStep.Fires(v, theta, strict)) { v -= theta; rate[i] += theta; }
-                }
-                rate[i] /= steps;
-            }
+            Simulate(d, b, offsets, v0, theta, strict, m, rate);
             var target = d.Targets.AsSpan(b * s, s);
             var p = Tensors.ThreadScratch.Get(6, s).AsSpan(0, s);
             var q = Tensors.ThreadScratch.Get(7, s).AsSpan(0, s);
@@ -123,23 +113,96 @@ public sealed class LayerwiseBptt
             for (int i = 0; i < s; i++) if (p[i] > 0) kl += p[i] * (Math.Log(p[i]) - Math.Log(Math.Max(q[i], 1e-30f)));
             losses[k] = kl;
             if (partialGrad == null) return;
-            var g = partialGrad.AsSpan(slice * s, s);
-            for (int i = 0; i < s; i++)
+            // ∂s/∂m at every step, in place of m: (α/θ)·½(1 − tanh²(α(m − θ)/θ)).
+            TensorPrimitives.Add(m, -theta, m);
+            TensorPrimitives.Multiply(m, Alpha / theta, m);
+            TensorPrimitives.Tanh(m, m);
+            TensorPrimitives.Multiply(m, m, m);
+            TensorPrimitives.Multiply(m, -0.5f * Alpha / theta, m);
+            TensorPrimitives.Add(m, 0.5f * Alpha / theta, m);
+            // ∂KL/∂r = q − p (mean over the batch); r = Σ θ s_t / T. Reuses p for it.
+            TensorPrimitives.Subtract(q, p, p);
+            TensorPrimitives.Multiply(p, theta / steps / count, p);
+            BackThroughTime(d.Constant, steps, count, k, theta, m, p, partialGrad.AsSpan(slice * s, s), currentGrad);
+        }
+    }
+
+    /// <summary>One sample's forward: the pre-reset potential m[t, i] at every step and the rate r[i] = Σ θ·s_t / T.</summary>
+    private static void Simulate(LayerData d, int b, float[] offsets, float v0, float theta, bool strict, Span<float> m, Span<float> rate)
+    {
+        int s = d.Neurons, steps = d.Steps, i = 0;
+        ReadOnlySpan<float> Current(int t) => d.Constant ? d.Currents.AsSpan(b * s, s) : d.Currents.AsSpan((int)(((long)t * d.Samples + b) * s), s);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> th = Vector512.Create(theta), zero = Vector512<float>.Zero;
+            for (; i <= s - 16; i += 16)
             {
-                // ∂KL/∂r_i = q_i − p_i (mean over the batch); r = Σ θ s_t / T.
-                float gr = (q[i] - p[i]) / count, gv = 0, constantSum = 0;
+                var v = Vector512.Create(v0) + Vector512.Create(offsets.AsSpan(i, 16));
+                var r = zero;
+                for (int t = 0; t < steps; t++)
+                {
+                    v += Vector512.Create(Current(t).Slice(i, 16));
+                    v.CopyTo(m.Slice(t * s + i, 16));
+                    var fire = strict ? Vector512.GreaterThan(v, th) : Vector512.GreaterThanOrEqual(v, th);
+                    var spike = Vector512.ConditionalSelect(fire, th, zero);
+                    v -= spike;
+                    r += spike;
+                }
+                (r / steps).CopyTo(rate.Slice(i, 16));
+            }
+        }
+        for (; i < s; i++)
+        {
+            float v = v0 + offsets[i], r = 0;
+            for (int t = 0; t < steps; t++)
+            {
+                v += Current(t)[i];
+                m[t * s + i] = v;
+                if (IfStep.Fires(v, theta, strict)) { v -= theta; r += theta; }
+            }
+            rate[i] = r / steps;
+        }
+    }
+
+    /// <summary>Back through the steps: with ds[t, i] = ∂s/∂m and gr[i] = θ/T·∂loss/∂r, ∂loss/∂m(t) = ∂loss/∂m(t+1)·(1 −
+    /// θ·ds) + gr·ds (the soft reset's path and the spike's). That is also ∂loss/∂I(t) (written to currentGrad, summed
+    /// over t for a constant input) and, at t = 0, ∂loss/∂v0 (added to g).</summary>
+    private static void BackThroughTime(bool constant, int steps, int count, int k, float theta, ReadOnlySpan<float> ds, ReadOnlySpan<float> gr,
+        Span<float> g, float[]? currentGrad)
+    {
+        int s = g.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var th = Vector512.Create(theta);
+            for (; i <= s - 16; i += 16)
+            {
+                var r = Vector512.Create(gr.Slice(i, 16));
+                Vector512<float> gv = Vector512<float>.Zero, sum = Vector512<float>.Zero;
                 for (int t = steps - 1; t >= 0; t--)
                 {
-                    float u = Alpha * (m[t * s + i] - theta) / theta, th = MathF.Tanh(u);
-                    float ds = Alpha / theta * 0.5f * (1 - th * th);
-                    gv = gv * (1 - theta * ds) + theta / steps * gr * ds; // ∂loss/∂m(t) = ∂loss/∂I(t)
+                    var d = Vector512.Create(ds.Slice(t * s + i, 16));
+                    gv = gv * (Vector512<float>.One - th * d) + r * d;
                     if (currentGrad == null) continue;
-                    if (d.Constant) constantSum += gv;
-                    else currentGrad[((long)t * count + k) * s + i] = gv;
+                    if (constant) sum += gv;
+                    else gv.CopyTo(currentGrad.AsSpan((int)(((long)t * count + k) * s + i), 16));
                 }
-                if (currentGrad != null && d.Constant) currentGrad[(long)k * s + i] = constantSum;
-                g[i] += gv;
+                if (currentGrad != null && constant) sum.CopyTo(currentGrad.AsSpan(k * s + i, 16));
+                (Vector512.Create(g.Slice(i, 16)) + gv).CopyTo(g.Slice(i, 16));
             }
+        }
+        for (; i < s; i++)
+        {
+            float gv = 0, sum = 0;
+            for (int t = steps - 1; t >= 0; t--)
+            {
+                float d = ds[t * s + i];
+                gv = gv * (1 - theta * d) + gr[i] * d;
+                if (currentGrad == null) continue;
+                if (constant) sum += gv;
+                else currentGrad[((long)t * count + k) * s + i] = gv;
+            }
+            if (currentGrad != null && constant) currentGrad[(long)k * s + i] = sum;
+            g[i] += gv;
         }
     }
 
@@ -225,6 +288,7 @@ public sealed class LayerwiseBptt
         double before = Validate(), bestLoss = before;
         var best = Save();
         int bad = 0, step = 0;
+        float[] currentGrad = [];
         for (int epoch = 0; epoch < MaxEpochs && bad < Patience; epoch++)
         {
             for (int b0 = 0; b0 < train.Samples; b0 += BatchSize)
@@ -234,10 +298,13 @@ public sealed class LayerwiseBptt
                 using var tape = Tape.Start();
                 var (current, data) = Currents(synapse, train, b0, count, record: true);
                 var offsetGrad = new float[s];
-                var currentGrad = new float[current.Value.Length];
+                // Loss writes every element, so one buffer serves every batch (zeroing a fresh one cost as much as
+                // the layer's currents).
+                if (currentGrad.Length < current.Value.Length) currentGrad = GC.AllocateUninitializedArray<float>(current.Value.Length);
                 Loss(neuron, offsets, data, offsetGrad, 0, count, currentGrad);
                 var seed = new Variable(new Tensor(1), requiresGrad: true);
-                Tape.Record(() => current.AccumulateGrad(currentGrad));
+                var batchGrad = currentGrad;
+                Tape.Record(() => current.AccumulateGrad(batchGrad.AsSpan(0, current.Value.Length)));
                 tape.Backward(seed);
                 adam.Step(WeightLearningRate);
                 foreach (var (_, p) in parameters) p.ZeroGrad();
