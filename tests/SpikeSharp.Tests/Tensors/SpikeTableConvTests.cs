@@ -112,8 +112,7 @@ public class SpikeTableConvTests
     public void TheTableIsTakenWhereEnoughChannelsFire(int firing, bool table)
     {
         var (g, x, _, _) = Case(40, 16, 16, 16, 3, 1, 1, 1f, 0.3, seed: 11);
-        for (int n = 0; n < g.N; n++)
-            for (int c = firing; c < 16; c++) x.AsSpan((n * 16 + c) * g.InPlane, g.InPlane).Clear();
+        SilenceChannelsFrom(g, x, firing);
         Assert.Equal(8, SpikeTableConv.GroupBits(g));
         Assert.Equal(table, SpikeTableConv.Pays(g, x));
         Assert.Equal(table, Conv2dKernels.RunsOnSpikes(g, x, 1f));
@@ -127,9 +126,15 @@ public class SpikeTableConvTests
     public void OneByOneConvolutionsTakeTheTable(int firing, bool table)
     {
         var (g, x, _, _) = Case(40, 16, 16, 32, 1, 2, 0, 1f, 0.3, seed: 12);
-        for (int n = 0; n < g.N; n++)
-            for (int c = firing; c < 16; c++) x.AsSpan((n * 16 + c) * g.InPlane, g.InPlane).Clear();
+        SilenceChannelsFrom(g, x, firing);
         Assert.Equal(table, Conv2dKernels.RunsOnSpikes(g, x, 1f));
+    }
+
+    /// <summary>Clears input channels [first, C) of every image: they never fire.</summary>
+    private static void SilenceChannelsFrom(Conv2dGeometry g, float[] x, int first)
+    {
+        for (int n = 0; n < g.N; n++)
+            for (int c = first; c < g.InChannels; c++) x.AsSpan((n * g.InChannels + c) * g.InPlane, g.InPlane).Clear();
     }
 
     /// <summary>The widest group whose table for one 16-channel output block stays within 512 KiB.</summary>
